@@ -1,0 +1,34 @@
+"""The interface every inference backend implements."""
+from typing import Dict, Union
+
+import numpy as np
+import torch
+
+RawOutputs = Dict[str, Union[np.ndarray, torch.Tensor]]
+
+
+class BackendError(RuntimeError):
+    """A backend cannot be created or run with the requested options."""
+
+
+class Backend:
+    """Runs the network on a batch of RGB uint8 images and returns raw stride-4 outputs.
+
+    ``outputs_on_device`` tells whether :meth:`run` returns torch tensors on ``device`` (to be
+    post-processed there) or NumPy arrays on the host.
+    """
+
+    name = 'base'
+    outputs_on_device = False
+
+    def __init__(self, device: torch.device, precision: str) -> None:
+        self.device = device
+        self.precision = precision
+
+    def run(self, images: np.ndarray) -> RawOutputs:
+        """Run the network on an (N, H, W, 3) uint8 RGB batch."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """Return a one-line description for logs and diagnostics."""
+        return f'{self.name} on {self.device} ({self.precision})'

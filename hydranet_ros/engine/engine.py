@@ -1,0 +1,179 @@
+"""The inference engine: any camera image in, metric depth and labels out at its resolution."""
+import logging
+import os
+import time
+from typing import List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+import cv2
+
+from ..model import HydraNet, load_hydranet
+from .backend import Backend, BackendError
+from .default_model import default_model_path
+from .devices import resolve_device
+from .image_input import to_rgb
+from .postprocess import label_dtype, mask_depth, postprocess_numpy, postprocess_torch
+from .prediction import Prediction
+from .visualize import color_table, colorize_depth, overlay_labels
+
+LOGGER = logging.getLogger(__name__)
+BACKENDS = ('auto', 'torch', 'onnxruntime')
+PRECISIONS = ('auto', 'fp32', 'fp16', 'bf16')
+DEFAULT_OVERLAY_ALPHA = 0.5
+
+
+def _onnxruntime_available() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def choose_backend(backend: str, device: torch.device) -> str:
+    """Return the concrete backend: ONNX Runtime on the CPU when installed, torch on GPUs."""
+    if backend not in BACKENDS:
+        raise BackendError(f'unknown backend {backend!r}; use one of {", ".join(BACKENDS)}')
+    if backend != 'auto':
+        return backend
+    if device.type == 'cpu' and _onnxruntime_available():
+        return 'onnxruntime'
+    return 'torch'
+
+
+def choose_precision(precision: str, device: torch.device) -> str:
+    """Return the concrete precision: fp16 on CUDA GPUs and fp32 on the CPU for ``auto``."""
+    if precision not in PRECISIONS:
+        raise BackendError(
+            f'unknown precision {precision!r}; use one of {", ".join(PRECISIONS)}')
+    if precision != 'auto':
+        return precision
+    return 'fp16' if device.type == 'cuda' else 'fp32'
+
+
+class InferenceEngine:
+    """Runs a HydraNet on camera images and returns per-pixel depth, labels and confidence.
+
+    ``model`` is a checkpoint path, a loaded :class:`HydraNet`, or None for the bundled default.
+    ``input_size`` (height, width) fixes the network's input resolution (images are resized to
+    it and outputs back to the image size); None runs at each image's own resolution.
+    """
+
+    def __init__(self, model: Union[str, os.PathLike, nn.Module, None] = None,
+                 device: str = 'auto', backend: str = 'auto', precision: str = 'auto',
+                 input_size: Optional[Tuple[int, int]] = None, threads: Optional[int] = None,
+                 preset: Optional[str] = None, fallback_to_cpu: bool = True,
+                 overlay_alpha: float = DEFAULT_OVERLAY_ALPHA,
+                 cache_dir: Optional[str] = None) -> None:
+        self.device = resolve_device(device, fallback_to_cpu=fallback_to_cpu)
+        if isinstance(model, nn.Module):
+            network = model.eval()
+        else:
+            path = os.fspath(model) if model else default_model_path()
+            network = load_hydranet(path, device='cpu', preset=preset)
+        self.model: HydraNet = network.cpu()
+        self.config = network.config
+        self.backend_name = choose_backend(backend, self.device)
+        self.precision = choose_precision(precision, self.device)
+        if input_size is not None:
+            height, width = (int(v) for v in input_size)
+            if height < 32 or width < 32:
+                raise ValueError(f'input_size must be at least 32x32 pixels, got {input_size}')
+            input_size = (height, width)
+        self.input_size = input_size
+        if not 0.0 <= overlay_alpha <= 1.0:
+            raise ValueError(f'overlay_alpha must be in [0, 1], got {overlay_alpha}')
+        self.overlay_alpha = overlay_alpha
+        self.colors = color_table(self.config.class_colors, self.config.num_classes)
+        self.labels_dtype = label_dtype(self.config.num_classes)
+        self.backend = self._create_backend(threads, cache_dir)
+        LOGGER.info('inference engine ready: %s, %d classes, tasks %s', self.backend.describe(),
+                    self.config.num_classes, ','.join(self.config.tasks))
+
+    def _create_backend(self, threads: Optional[int], cache_dir: Optional[str]) -> Backend:
+        if self.backend_name == 'onnxruntime':
+            from .onnx_backend import OnnxRuntimeBackend
+            return OnnxRuntimeBackend(self.model, self.device, self.precision, threads=threads,
+                                      cache_dir=cache_dir)
+        from .torch_backend import TorchBackend
+        return TorchBackend(self.model, self.device, self.precision, threads=threads)
+
+    def describe(self) -> str:
+        """Return a one-line description of backend, device and precision."""
+        return self.backend.describe()
+
+    def warm_up(self, height: int = 480, width: int = 640) -> None:
+        """Run once on a blank image so that the first real frame is not slow."""
+        self.infer(np.zeros((height, width, 3), np.uint8))
+
+    def infer(self, image: np.ndarray, encoding: str = 'rgb8',
+              with_overlay: bool = True) -> Prediction:
+        """Predict depth, labels and confidence for one image of any size."""
+        return self.infer_batch([image], encoding, with_overlay)[0]
+
+    def infer_batch(self, images: Sequence[np.ndarray], encoding: str = 'rgb8',
+                    with_overlay: bool = True) -> List[Prediction]:
+        """Predict for several images; images of one size run as one batch."""
+        started = time.perf_counter()
+        rgb_images = [to_rgb(image, encoding) for image in images]
+        groups = {}
+        for index, rgb in enumerate(rgb_images):
+            groups.setdefault(rgb.shape[:2], []).append(index)
+        results: List[Optional[Prediction]] = [None] * len(rgb_images)
+        convert_ms = (time.perf_counter() - started) * 1000.0
+        for (height, width), indices in groups.items():
+            batch = [rgb_images[i] for i in indices]
+            predictions = self._infer_same_size(batch, height, width, with_overlay)
+            for index, prediction in zip(indices, predictions):
+                prediction.timings_ms['convert'] = convert_ms / len(rgb_images)
+                results[index] = prediction
+        return results
+
+    def _network_input(self, batch: List[np.ndarray]) -> np.ndarray:
+        if self.input_size is None:
+            return np.stack(batch)
+        height, width = self.input_size
+        return np.stack([cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+                         if image.shape[:2] != (height, width) else image for image in batch])
+
+    def _infer_same_size(self, batch: List[np.ndarray], height: int, width: int,
+                         with_overlay: bool) -> List[Prediction]:
+        timings = {}
+        started = time.perf_counter()
+        network_input = self._network_input(batch)
+        timings['resize'] = (time.perf_counter() - started) * 1000.0
+        started = time.perf_counter()
+        raw = self.backend.run(network_input)
+        if self.device.type == 'cuda':
+            torch.cuda.synchronize(self.device)
+        timings['network'] = (time.perf_counter() - started) * 1000.0
+        started = time.perf_counter()
+        if self.backend.outputs_on_device:
+            outputs = postprocess_torch(raw, height, width)
+            per_image = [{key: (None if value is None else value[i])
+                          for key, value in outputs.items()} for i in range(len(batch))]
+        else:
+            per_image = [postprocess_numpy(raw['segm'][i], raw['depth'][i],
+                                           raw['normals'][i] if 'normals' in raw else None,
+                                           height, width) for i in range(len(batch))]
+        predictions = []
+        for image, outputs in zip(batch, per_image):
+            depth = mask_depth(outputs['depth'], self.config.min_depth_m, self.config.max_depth_m)
+            labels = outputs['labels'].astype(self.labels_dtype, copy=False)
+            overlay = (overlay_labels(image, labels, self.colors, self.overlay_alpha)
+                       if with_overlay else None)
+            predictions.append(Prediction(depth=depth, labels=labels,
+                                          confidence=outputs['confidence'], overlay=overlay,
+                                          normals=outputs['normals']))
+        timings['postprocess'] = (time.perf_counter() - started) * 1000.0 / len(batch)
+        timings['network'] /= len(batch)
+        for prediction in predictions:
+            prediction.timings_ms.update(timings)
+        return predictions
+
+    def colorize_depth(self, depth_m: np.ndarray) -> np.ndarray:
+        """Return an RGB picture of a depth image over the model's depth range."""
+        return colorize_depth(depth_m, self.config.min_depth_m, self.config.max_depth_m)

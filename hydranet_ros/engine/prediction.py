@@ -1,0 +1,23 @@
+"""What the engine returns for one image."""
+from dataclasses import dataclass, field
+from typing import Dict, Optional
+
+import numpy as np
+
+
+@dataclass
+class Prediction:
+    """Per-pixel outputs at the input image's resolution.
+
+    ``depth`` is metres (float32, NaN where invalid or outside the model's depth range);
+    ``labels`` holds class ids (uint8, or uint16 above 255 classes); ``confidence`` is the
+    largest softmax probability in [0, 1]; ``overlay`` is an RGB picture for people;
+    ``normals`` are unit vectors (H, W, 3) for three-task models, else None.
+    """
+
+    depth: np.ndarray
+    labels: np.ndarray
+    confidence: np.ndarray
+    overlay: Optional[np.ndarray] = None
+    normals: Optional[np.ndarray] = None
+    timings_ms: Dict[str, float] = field(default_factory=dict)
