@@ -1,0 +1,109 @@
+"""Command-line options shared by the tools that run the inference engine, and their checks."""
+import argparse
+import os
+import re
+from typing import Optional, Tuple
+
+from ..engine import BACKENDS, BackendError, DeviceError, InferenceEngine, PRECISIONS
+from ..engine.default_model import default_model_path
+from ..model import CheckpointError, PRESETS
+
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1
+EXIT_USAGE = 2
+MIN_INPUT_SIDE_PX = 32
+
+
+class ToolError(RuntimeError):
+    """A problem the user can fix (bad option, missing model); the tool exits with code 2."""
+
+
+def input_size(text: str) -> Tuple[int, int]:
+    """Parse ``HxW`` (e.g. ``480x640``) into (height, width) for argparse."""
+    match = re.fullmatch(r'\s*(\d+)\s*[xX]\s*(\d+)\s*', text)
+    if not match:
+        raise argparse.ArgumentTypeError(f'expected HEIGHTxWIDTH such as 480x640, got {text!r}')
+    height, width = int(match[1]), int(match[2])
+    if min(height, width) < MIN_INPUT_SIDE_PX:
+        raise argparse.ArgumentTypeError(
+            f'input size {height}x{width} is too small; both sides must be >= '
+            f'{MIN_INPUT_SIDE_PX} px')
+    return height, width
+
+
+def unit_interval(text: str) -> float:
+    """Parse a float in [0, 1] for argparse."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a number in [0, 1], got {text!r}') from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f'expected a number in [0, 1], got {value}')
+    return value
+
+
+def positive_int(text: str) -> int:
+    """Parse an integer >= 1 for argparse."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a positive integer, got {text!r}') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'expected a positive integer, got {value}')
+    return value
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options that choose the model, runtime, resolution and overlay opacity."""
+    group = parser.add_argument_group('model and inference')
+    group.add_argument('--model', metavar='PATH',
+                       help='HydraNet checkpoint: a project .pt or a published checkpoint '
+                            '(.pth/.ckpt); default: the model bundled with the package')
+    group.add_argument('--preset', choices=sorted(PRESETS),
+                       help='class names, colours and depth range of a published checkpoint '
+                            '(default: stored in the checkpoint, or guessed from its shape)')
+    group.add_argument('--device', default='auto',
+                       help='auto, cpu, cuda or cuda:N (default: %(default)s; auto uses the '
+                            'first GPU when there is one)')
+    group.add_argument('--backend', default='auto', choices=BACKENDS,
+                       help='inference runtime (default: %(default)s: ONNX Runtime on the CPU '
+                            'when installed, else PyTorch)')
+    group.add_argument('--precision', default='auto', choices=PRECISIONS,
+                       help='numeric precision (default: %(default)s: fp16 on GPUs, fp32 on the '
+                            'CPU)')
+    group.add_argument('--input-size', type=input_size, metavar='HxW',
+                       help='run the network at this resolution, e.g. 480x640 (outputs are '
+                            'resized back to each image); default: each image at its own size')
+    group.add_argument('--threads', type=positive_int, metavar='N',
+                       help='CPU threads for inference (default: all cores)')
+    group.add_argument('--alpha', type=unit_interval, default=0.5, metavar='A',
+                       help='opacity of the segmentation colours in the overlay, 0 (image only) '
+                            'to 1 (colours only); default: %(default)s')
+
+
+def resolve_model_path(model: Optional[str]) -> str:
+    """Return the checkpoint to load, or raise ``ToolError`` saying what to do."""
+    if model is None:
+        path = default_model_path()
+        if not os.path.isfile(path):
+            raise ToolError(f'the bundled default model is not installed ({path} is missing); '
+                            f'reinstall the package or pass --model PATH to a HydraNet '
+                            f'checkpoint')
+        return path
+    if not os.path.exists(model):
+        raise ToolError(f'model file {model!r} does not exist; pass --model PATH to a HydraNet '
+                        f'checkpoint (.pt from this project, or a published .pth/.ckpt with '
+                        f'--preset), or leave --model out to use the bundled model')
+    return model
+
+
+def engine_from_args(args: argparse.Namespace) -> InferenceEngine:
+    """Create the engine the options ask for; raise ``ToolError`` for problems users can fix."""
+    path = resolve_model_path(args.model)
+    try:
+        return InferenceEngine(path, device=args.device, backend=args.backend,
+                               precision=args.precision, input_size=args.input_size,
+                               threads=args.threads, preset=args.preset,
+                               overlay_alpha=args.alpha)
+    except (CheckpointError, DeviceError, BackendError) as error:
+        raise ToolError(str(error)) from error

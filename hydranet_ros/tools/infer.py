@@ -1,0 +1,160 @@
+"""hydranet-infer: depth and segmentation of image files, written as pictures, data and a summary.
+
+Examples: ``hydranet-infer photo.jpg --out results`` or
+``hydranet-infer images/ --recursive --out results --outputs labels,depth_npy --quiet``.
+"""
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+from tqdm import tqdm
+
+from ..engine import ImageFormatError, InferenceEngine
+from .engine_options import add_engine_arguments, engine_from_args, EXIT_OK, EXIT_SOME_FAILED, \
+    EXIT_USAGE, ToolError
+from .image_io import find_images, ImageJob, ImageReadError, read_image_rgb
+from .prediction_files import DEFAULT_OUTPUTS, OUTPUT_KINDS, parse_output_kinds, \
+    write_prediction
+from .prediction_summary import summarize_prediction
+
+PROG = 'hydranet-infer'
+DEFAULT_OUT_DIR = 'hydranet_output'
+SUMMARY_NAME = 'summary.json'
+LOGGER = logging.getLogger(PROG)
+
+
+def output_kinds(text: str):
+    """Parse --outputs for argparse."""
+    try:
+        return parse_output_kinds(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser (every option has help)."""
+    kinds = '\n'.join(f'  {kind:<11} <name>{suffix}: {meaning}'
+                      for kind, (suffix, meaning) in OUTPUT_KINDS.items())
+    parser = argparse.ArgumentParser(
+        prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description='Predict metric depth and semantic labels for image files.',
+        epilog=f'outputs (--outputs):\n{kinds}\n\nexit status: 0 all images done, '
+               f'1 some images failed (reported, others written), 2 usage or model error')
+    parser.add_argument('inputs', nargs='+', metavar='IMAGE_OR_FOLDER',
+                        help='image files and/or folders of images (PNG, JPEG, TIFF, WebP, ...)')
+    parser.add_argument('-o', '--out', default=DEFAULT_OUT_DIR, metavar='DIR',
+                        help='output folder (created; default: %(default)s)')
+    parser.add_argument('-r', '--recursive', action='store_true',
+                        help='search folders recursively; sub-folders are mirrored in --out')
+    parser.add_argument('--outputs', type=output_kinds, default=DEFAULT_OUTPUTS,
+                        metavar='LIST',
+                        help='comma-separated outputs to write, or all / default (default: '
+                             f'{",".join(DEFAULT_OUTPUTS)}; normals only for three-task models)')
+    parser.add_argument('--summary', metavar='PATH',
+                        help=f'summary JSON path (default: DIR/{SUMMARY_NAME})')
+    parser.add_argument('-q', '--quiet', action='store_true',
+                        help='print only errors (no progress bar or per-image lines)')
+    add_engine_arguments(parser)
+    return parser
+
+
+def model_description(engine: InferenceEngine, model_arg: Optional[str]) -> Dict:
+    """Return what the summary says about the model and how it ran."""
+    config = engine.config
+    return {
+        'model': model_arg or 'bundled default',
+        'preset': config.preset,
+        'tasks': list(config.tasks),
+        'class_names': list(config.class_names),
+        'depth_range_m': [config.min_depth_m, config.max_depth_m],
+        'runtime': engine.describe(),
+        'input_size': list(engine.input_size) if engine.input_size else None,
+    }
+
+
+def process_image(engine: InferenceEngine, job: ImageJob, out_dir: str,
+                  kinds: Sequence[str]) -> Dict:
+    """Infer one image and write its files; return its summary entry."""
+    image = read_image_rgb(job.path)
+    started = time.perf_counter()
+    prediction = engine.infer(image)
+    elapsed_ms = (time.perf_counter() - started) * 1000.0
+    files = write_prediction(out_dir, job.stem, image, prediction, engine, kinds)
+    entry = {'input': job.path, 'name': job.stem, 'ms': round(elapsed_ms, 3)}
+    entry.update(summarize_prediction(prediction, engine.config.class_names))
+    entry['outputs'] = {kind: os.path.relpath(path, out_dir) for kind, path in files.items()}
+    return entry
+
+
+def run(args: argparse.Namespace) -> int:
+    """Process every input; return the exit status."""
+    jobs = find_images(args.inputs, args.recursive, exclude_dir=args.out)
+    if not jobs:
+        raise ToolError(f'no images found in {", ".join(args.inputs)}'
+                        + ('' if args.recursive else ' (use --recursive for sub-folders)'))
+    engine = engine_from_args(args)
+    if 'normals' in args.outputs and args.outputs != DEFAULT_OUTPUTS \
+            and 'normals' not in engine.config.tasks:
+        LOGGER.warning('no normals written: this model predicts %s only',
+                       ', '.join(engine.config.tasks))
+    os.makedirs(args.out, exist_ok=True)
+    results: List[Dict] = []
+    failures: List[Dict] = []
+    started = time.perf_counter()
+    show_progress = not args.quiet and len(jobs) > 1
+    for job in tqdm(jobs, desc=PROG, unit='image', disable=not show_progress, file=sys.stderr):
+        try:
+            entry = process_image(engine, job, args.out, args.outputs)
+        except (ImageReadError, ImageFormatError, OSError) as error:
+            failures.append({'input': job.path, 'error': str(error)})
+            tqdm.write(f'{PROG}: skipped {job.path}: {error}', file=sys.stderr)
+            continue
+        results.append(entry)
+        if not args.quiet and not show_progress:
+            print(f'{job.path}: {entry["width"]}x{entry["height"]} in {entry["ms"]:.0f} ms '
+                  f'-> {os.path.join(args.out, job.stem)}_*')
+    total_s = time.perf_counter() - started
+    summary = model_description(engine, args.model)
+    summary.update({
+        'images': results,
+        'failed': failures,
+        'totals': {'processed': len(results), 'failed': len(failures),
+                   'seconds': round(total_s, 3),
+                   'mean_ms': round(sum(r['ms'] for r in results) / len(results), 3)
+                   if results else None},
+    })
+    summary_path = args.summary or os.path.join(args.out, SUMMARY_NAME)
+    os.makedirs(os.path.dirname(os.path.abspath(summary_path)), exist_ok=True)
+    with open(summary_path, 'w', encoding='utf-8') as stream:
+        json.dump(summary, stream, indent=2)
+    if not args.quiet:
+        print(f'{len(results)} image(s) written to {args.out} in {total_s:.1f} s; '
+              f'summary: {summary_path}')
+    if failures:
+        print(f'{PROG}: {len(failures)} of {len(jobs)} image(s) failed: '
+              + ', '.join(f['input'] for f in failures), file=sys.stderr)
+        return EXIT_SOME_FAILED
+    return EXIT_OK
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``hydranet-infer``."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format=f'{PROG}: %(message)s')
+    try:
+        return run(args)
+    except ToolError as error:
+        print(f'{PROG}: error: {error}', file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f'{PROG}: interrupted', file=sys.stderr)
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())
