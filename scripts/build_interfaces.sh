@@ -38,7 +38,8 @@ export PATH="$VENV/bin:$PATH"
 started=$SECONDS
 cache="$BUILD_DIR/CMakeCache.txt"
 if [ -f "$cache" ] && grep -qx "CMAKE_INSTALL_PREFIX:PATH=$VENV" "$cache" \
-    && grep -qx "HYDRANET_INSTALL_PYTHON_SOURCES:BOOL=OFF" "$cache"; then
+    && grep -qx "HYDRANET_INSTALL_PYTHON_SOURCES:BOOL=OFF" "$cache" \
+    && grep -qx "HYDRANET_PYTHON_INTERPRETER:STRING=$PY" "$cache"; then
   step "configured already in ${BUILD_DIR#"$ROOT"/} (CMake reconfigures itself when needed)"
 else
   step "configuring in ${BUILD_DIR#"$ROOT"/} against $VENV"
@@ -52,6 +53,7 @@ else
     -DBUILD_TESTING=OFF \
     -DHYDRANET_INSTALL_PYTHON_SOURCES=OFF \
     -DHYDRANET_LINK_SHARE_DIRECTORIES=ON \
+    -DHYDRANET_PYTHON_INTERPRETER="$PY" \
     >"$BUILD_DIR/configure.log" 2>&1 \
     || { tail -n 40 "$BUILD_DIR/configure.log" >&2; fail "configure failed (log: $BUILD_DIR.configure.log)"; }
 fi

@@ -6,9 +6,10 @@ import subprocess
 import sys
 from typing import Dict, List, Optional
 
+from hydranet_ros.launch_support import PROFILE_VARIABLES, profile_variables
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FASTDDS_PROFILE = REPO_ROOT / 'config' / 'fastdds_large_data.xml'
-PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
 # Domain ids 1..101 map to distinct, valid UDP ports on Linux with the default port settings.
 MAX_DOMAIN_ID = 101
 
@@ -26,9 +27,11 @@ def ros_env(log_dir: Path, domain_id: int, use_profile: bool = True) -> Dict[str
     env['ROS_LOG_DIR'] = str(log_dir)
     env['ROS_HOME'] = str(log_dir)
     env['PYTHONUNBUFFERED'] = '1'
+    prefixes = [p for p in env.get('AMENT_PREFIX_PATH', '').split(os.pathsep) if p]
     for name in PROFILE_VARIABLES:
         env.pop(name, None)
-        if use_profile:
+    if use_profile:
+        for name in profile_variables(prefixes + [sys.prefix]):
             env[name] = str(FASTDDS_PROFILE)
     env.pop('FASTDDS_BUILTIN_TRANSPORTS', None)
     return env

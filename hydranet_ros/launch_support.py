@@ -1,0 +1,106 @@
+"""Helpers for launch/perception.launch.py: camera drivers, parameters, transport profile.
+
+Nothing here imports launch or rclpy, so the choices the launch file makes are testable anywhere.
+"""
+from dataclasses import dataclass, field
+import os
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+
+CAMERA_CHOICES = ('none', 'usb_cam', 'v4l2_camera', 'realsense2_camera')
+BOOL_CHOICES = ('true', 'false')
+# Fast DDS 3.x (Kilted and later) reads the first, 2.x (Humble, Jazzy) the second; 3.x warns
+# that the second is deprecated when it is set.
+FASTDDS_3_VARIABLE = 'FASTDDS_DEFAULT_PROFILES_FILE'
+FASTDDS_2_VARIABLE = 'FASTRTPS_DEFAULT_PROFILES_FILE'
+PROFILE_VARIABLES = (FASTDDS_3_VARIABLE, FASTDDS_2_VARIABLE)
+CAMERA_FRAME_ID = 'camera_optical_frame'
+CAMERA_WIDTH_PX = 640
+CAMERA_HEIGHT_PX = 480
+CAMERA_RATE_HZ = 30
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """What the launch file needs to start one node."""
+
+    package: str
+    executable: str
+    name: str
+    parameters: List[dict] = field(default_factory=list)
+    remappings: List[Tuple[str, str]] = field(default_factory=list)
+
+
+def parse_bool(text: str) -> bool:
+    """Return the boolean of a launch argument ('true'/'false', any case)."""
+    value = text.strip().lower()
+    if value not in BOOL_CHOICES:
+        raise ValueError(f"expected 'true' or 'false', got '{text}'")
+    return value == 'true'
+
+
+def camera_driver(camera: str, image_topic: str, camera_info_topic: str,
+                  video_device: str, use_sim_time: bool) -> Optional[NodeSpec]:
+    """Return the driver node publishing on image_topic and camera_info_topic, or None."""
+    if camera not in CAMERA_CHOICES:
+        raise ValueError(f"unknown camera '{camera}', expected one of {', '.join(CAMERA_CHOICES)}")
+    common = {'use_sim_time': use_sim_time}
+    if camera == 'usb_cam':
+        return NodeSpec(
+            'usb_cam', 'usb_cam_node_exe', 'usb_cam',
+            [{**common, 'video_device': video_device, 'frame_id': CAMERA_FRAME_ID,
+              'image_width': CAMERA_WIDTH_PX, 'image_height': CAMERA_HEIGHT_PX,
+              'framerate': float(CAMERA_RATE_HZ), 'pixel_format': 'yuyv2rgb'}],
+            [('image_raw', image_topic), ('camera_info', camera_info_topic)])
+    if camera == 'v4l2_camera':
+        return NodeSpec(
+            'v4l2_camera', 'v4l2_camera_node', 'v4l2_camera',
+            [{**common, 'video_device': video_device, 'camera_frame_id': CAMERA_FRAME_ID,
+              'image_size': [CAMERA_WIDTH_PX, CAMERA_HEIGHT_PX], 'output_encoding': 'rgb8'}],
+            [('image_raw', image_topic), ('camera_info', camera_info_topic)])
+    if camera == 'realsense2_camera':
+        # Colour only: the network estimates depth, the sensor's own depth stream stays off.
+        profile = f'{CAMERA_WIDTH_PX},{CAMERA_HEIGHT_PX},{CAMERA_RATE_HZ}'
+        return NodeSpec(
+            'realsense2_camera', 'realsense2_camera_node', 'realsense2_camera',
+            [{**common, 'enable_color': True, 'enable_depth': False,
+              'rgb_camera.color_profile': profile, 'rgb_camera.profile': profile}],
+            [('~/color/image_raw', image_topic), ('~/color/camera_info', camera_info_topic)])
+    return None
+
+
+def demo_source(image_topic: str, camera_info_topic: str, use_sim_time: bool) -> NodeSpec:
+    """Return the node that publishes the shipped sample scenes as a camera would."""
+    return NodeSpec('hydranet_ros', 'hydranet_demo_source', 'hydranet_demo_source',
+                    [{'use_sim_time': use_sim_time}],
+                    [('image', image_topic), ('camera_info', camera_info_topic)])
+
+
+def hydranet_node(name: str, params_file: str, model_path: str, device: str,
+                  use_sim_time: bool, image_topic: str, camera_info_topic: str) -> NodeSpec:
+    """Return the HydraNet node: params file first, then only the overrides that were given."""
+    overrides = {'autostart': True, 'use_sim_time': use_sim_time}
+    if model_path.strip():
+        overrides['model_path'] = model_path.strip()
+    if device.strip():
+        overrides['device'] = device.strip()
+    parameters = ([params_file] if params_file.strip() else []) + [overrides]
+    return NodeSpec('hydranet_ros', 'hydranet_node', name, parameters,
+                    [('image', image_topic), ('camera_info', camera_info_topic)])
+
+
+def profile_variables(prefixes: Iterable[str]) -> Tuple[str, ...]:
+    """Return the variables the installed Fast DDS reads (share/fastdds: 3.x, fastrtps: 2.x)."""
+    for prefix in prefixes:
+        if os.path.isdir(os.path.join(prefix, 'share', 'fastdds')):
+            return (FASTDDS_3_VARIABLE,)
+        if os.path.isdir(os.path.join(prefix, 'share', 'fastrtps')):
+            return (FASTDDS_2_VARIABLE,)
+    return PROFILE_VARIABLES
+
+
+def profile_environment(environ: Mapping[str, str], profile_path: str,
+                        variables: Iterable[str] = PROFILE_VARIABLES) -> Dict[str, str]:
+    """Return the profile variables to set: none if the user set one already."""
+    if not profile_path.strip() or any(environ.get(name) for name in PROFILE_VARIABLES):
+        return {}
+    return {name: profile_path for name in variables}

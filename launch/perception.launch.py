@@ -1,0 +1,127 @@
+"""Start HydraNet depth and segmentation on a camera stream, optionally with a driver and RViz.
+
+    ros2 launch hydranet_ros perception.launch.py camera:=usb_cam rviz:=true
+    ros2 launch hydranet_ros perception.launch.py demo_source:=true model_path:=/path/model.pt
+
+The shipped Fast DDS transport profile (config/fastdds_large_data.xml) is applied to every
+process started here through FASTDDS_DEFAULT_PROFILES_FILE (Fast DDS 3.x: Kilted and later) or
+FASTRTPS_DEFAULT_PROFILES_FILE (Fast DDS 2.x: Humble, Jazzy; both when the version is not
+found), unless either variable is already set in the environment (then the user's profile is
+kept) or fastdds_profile:='' is given. Processes outside this launch (other camera pipelines)
+need the same profile to receive best-effort images of 640x480 and larger without loss.
+"""
+import os
+from typing import List
+
+from ament_index_python.packages import get_package_share_directory, PackageNotFoundError
+from launch import LaunchContext, LaunchDescription
+from launch.action import Action
+from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction, SetEnvironmentVariable
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+from hydranet_ros import launch_support
+
+PACKAGE = 'hydranet_ros'
+
+
+def share_path(*parts: str) -> str:
+    """Return a path in the package's share directory (the source tree when not installed)."""
+    try:
+        share = get_package_share_directory(PACKAGE)
+    except (PackageNotFoundError, OSError):  # not installed, or AMENT_PREFIX_PATH unset
+        share = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.path.join(share, *parts)
+
+
+def to_node(spec: launch_support.NodeSpec, namespace: str) -> Node:
+    """Turn a node description into a launch_ros Node action."""
+    return Node(package=spec.package, executable=spec.executable, name=spec.name,
+                namespace=namespace, parameters=spec.parameters, remappings=spec.remappings,
+                output='screen', emulate_tty=True)
+
+
+def launch_setup(context: LaunchContext) -> List[Action]:
+    """Resolve the arguments and return the actions for the chosen configuration."""
+    def value(name: str) -> str:
+        return LaunchConfiguration(name).perform(context)
+
+    namespace = value('namespace')
+    image_topic = value('image_topic')
+    camera_info_topic = value('camera_info_topic')
+    use_sim_time = launch_support.parse_bool(value('use_sim_time'))
+    actions: List[Action] = []
+
+    prefixes = [p for p in os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep) if p]
+    profile = launch_support.profile_environment(
+        os.environ, value('fastdds_profile'), launch_support.profile_variables(prefixes))
+    for variable, path in profile.items():
+        actions.append(SetEnvironmentVariable(variable, path))
+    if profile:
+        actions.append(LogInfo(msg=f'Fast DDS profile: {value("fastdds_profile")}'))
+
+    hydranet = launch_support.hydranet_node(
+        value('node_name'), value('params_file'), value('model_path'), value('device'),
+        use_sim_time, image_topic, camera_info_topic)
+    actions.append(to_node(hydranet, namespace))
+
+    driver = launch_support.camera_driver(value('camera'), image_topic, camera_info_topic,
+                                          value('video_device'), use_sim_time)
+    if driver is not None:
+        actions.append(to_node(driver, namespace))
+    if launch_support.parse_bool(value('demo_source')):
+        if driver is not None:
+            actions.append(LogInfo(msg=f'demo_source and camera:={driver.package} both publish '
+                                       f'on {image_topic}'))
+        actions.append(to_node(
+            launch_support.demo_source(image_topic, camera_info_topic, use_sim_time), namespace))
+    if launch_support.parse_bool(value('rviz')):
+        actions.append(Node(package='rviz2', executable='rviz2', name='rviz2',
+                            arguments=['-d', value('rviz_config')],
+                            parameters=[{'use_sim_time': use_sim_time}], output='screen'))
+    return actions
+
+
+def generate_launch_description() -> LaunchDescription:
+    """Declare the arguments; the actions are created once they are known."""
+    arguments = [
+        DeclareLaunchArgument('namespace', default_value='',
+                              description='Namespace of every node started here'),
+        DeclareLaunchArgument('node_name', default_value='hydranet',
+                              description='Name of the HydraNet node (key in the params file; '
+                                          'the RViz config expects hydranet)'),
+        DeclareLaunchArgument('image_topic', default_value='/camera/image_raw',
+                              description='Input sensor_msgs/Image topic'),
+        DeclareLaunchArgument('camera_info_topic', default_value='/camera/camera_info',
+                              description='Input sensor_msgs/CameraInfo topic'),
+        DeclareLaunchArgument('params_file', default_value=share_path('config', 'hydranet.yaml'),
+                              description='Node parameters (YAML with ros__parameters)'),
+        DeclareLaunchArgument('model_path', default_value='',
+                              description='Checkpoint to load; empty keeps the params file value'),
+        DeclareLaunchArgument('device', default_value='',
+                              description='Inference device (auto, cpu, cuda, cuda:N); empty '
+                                          'keeps the params file value'),
+        DeclareLaunchArgument('use_sim_time', default_value='false',
+                              choices=list(launch_support.BOOL_CHOICES),
+                              description='Use /clock (bag playback or simulation)'),
+        DeclareLaunchArgument('camera', default_value='none',
+                              choices=list(launch_support.CAMERA_CHOICES),
+                              description='Camera driver to start (its package must be '
+                                          'installed); none uses an existing image_topic'),
+        DeclareLaunchArgument('video_device', default_value='/dev/video0',
+                              description='V4L2 device for camera:=usb_cam or v4l2_camera'),
+        DeclareLaunchArgument('demo_source', default_value='false',
+                              choices=list(launch_support.BOOL_CHOICES),
+                              description='Publish the shipped sample scenes on image_topic'),
+        DeclareLaunchArgument('rviz', default_value='false',
+                              choices=list(launch_support.BOOL_CHOICES),
+                              description='Start RViz with the shipped display config'),
+        DeclareLaunchArgument('rviz_config', default_value=share_path('config', 'hydranet.rviz'),
+                              description='RViz display config'),
+        DeclareLaunchArgument('fastdds_profile',
+                              default_value=share_path('config', 'fastdds_large_data.xml'),
+                              description='Fast DDS XML profile for large images; empty, or an '
+                                          'already set FASTDDS_/FASTRTPS_DEFAULT_PROFILES_FILE, '
+                                          'leaves the transport as it is'),
+    ]
+    return LaunchDescription(arguments + [OpaqueFunction(function=launch_setup)])

@@ -1,0 +1,313 @@
+"""launch/perception.launch.py, its helpers, the RViz config and the Fast DDS profile.
+
+The static checks run everywhere. Loading and running the launch description needs the
+`launch` and `launch_ros` packages, which a ROS 2 install has and the PyPI wheels do not:
+those tests are skipped, with the reason, where they are missing.
+"""
+import ast
+from pathlib import Path
+import signal
+import sys
+from typing import Dict, List
+import xml.etree.ElementTree as ElementTree
+
+import pytest
+import yaml
+
+from hydranet_ros import launch_support
+from ros_test_support import (FASTDDS_PROFILE, PROFILE_VARIABLES, REPO_ROOT, ros_env,
+                              start_python, unique_domain_id)
+
+LAUNCH_FILE = REPO_ROOT / 'launch' / 'perception.launch.py'
+RVIZ_CONFIG = REPO_ROOT / 'config' / 'hydranet.rviz'
+EXPECTED_ARGUMENTS = {
+    'namespace', 'node_name', 'image_topic', 'camera_info_topic', 'params_file', 'model_path',
+    'device', 'use_sim_time', 'camera', 'video_device', 'demo_source', 'rviz', 'rviz_config',
+    'fastdds_profile'}
+SHM_SEGMENT_BYTES = 16 * 1024 * 1024
+UDP_BUFFER_BYTES = 4 * 1024 * 1024
+NODE_START_TIMEOUT_S = 90.0
+
+
+def declared_arguments() -> Dict[str, ast.Call]:
+    """Return the DeclareLaunchArgument calls of the launch file by argument name."""
+    calls = {}
+    for node in ast.walk(ast.parse(LAUNCH_FILE.read_text(), str(LAUNCH_FILE))):
+        if isinstance(node, ast.Call) and getattr(node.func, 'id', getattr(
+                node.func, 'attr', '')) == 'DeclareLaunchArgument':
+            calls[ast.literal_eval(node.args[0])] = node
+    return calls
+
+
+def keyword(call: ast.Call, name: str):
+    """Return the literal value of a keyword argument of call, or None."""
+    for item in call.keywords:
+        if item.arg == name:
+            return ast.literal_eval(item.value)
+    return None
+
+
+# Static checks: no launch package needed.
+
+def test_launch_file_compiles():
+    """Compile the launch file."""
+    compile(LAUNCH_FILE.read_text(), str(LAUNCH_FILE), 'exec')
+
+
+def test_every_launch_argument_has_a_description():
+    """Declare the expected arguments, each with a non-empty description."""
+    calls = declared_arguments()
+    assert set(calls) == EXPECTED_ARGUMENTS
+    for name, call in calls.items():
+        description = keyword(call, 'description')
+        assert description and description.strip(), f'{name} has no description'
+
+
+def test_topic_defaults():
+    """Default to the usual camera topics and no model override."""
+    calls = declared_arguments()
+    assert keyword(calls['image_topic'], 'default_value') == '/camera/image_raw'
+    assert keyword(calls['camera_info_topic'], 'default_value') == '/camera/camera_info'
+    assert keyword(calls['model_path'], 'default_value') == ''
+    assert keyword(calls['camera'], 'default_value') == 'none'
+
+
+def test_launch_functions_are_typed():
+    """Annotate the return type of every function in the launch file."""
+    tree = ast.parse(LAUNCH_FILE.read_text())
+    functions = [node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)]
+    assert functions
+    for function in functions:
+        assert function.returns is not None, f'{function.name} has no return annotation'
+
+
+def test_fastdds_profile_names_large_data_transports():
+    """Declare a 16 MB shared-memory and a 4 MB-buffer UDPv4 transport, builtins off."""
+    root = ElementTree.parse(FASTDDS_PROFILE).getroot()
+    namespace = root.tag[:root.tag.index('}') + 1] if root.tag.startswith('{') else ''
+    assert root.tag == f'{namespace}profiles'
+
+    descriptors = {
+        item.findtext(f'{namespace}transport_id'): item
+        for item in root.iter(f'{namespace}transport_descriptor')}
+    types = {name: item.findtext(f'{namespace}type') for name, item in descriptors.items()}
+    assert sorted(types.values()) == ['SHM', 'UDPv4']
+    for name, item in descriptors.items():
+        if types[name] == 'SHM':
+            assert int(item.findtext(f'{namespace}segment_size')) == SHM_SEGMENT_BYTES
+        else:
+            assert int(item.findtext(f'{namespace}sendBufferSize')) == UDP_BUFFER_BYTES
+            assert int(item.findtext(f'{namespace}receiveBufferSize')) == UDP_BUFFER_BYTES
+    participants = list(root.iter(f'{namespace}participant'))
+    assert len(participants) == 1
+    assert participants[0].get('is_default_profile') == 'true'
+    rtps = participants[0].find(f'{namespace}rtps')
+    used = [item.text for item in rtps.iter(f'{namespace}transport_id')]
+    assert sorted(used) == sorted(descriptors)
+    assert rtps.findtext(f'{namespace}useBuiltinTransports') == 'false'
+
+
+def test_rviz_config_shows_outputs_with_fixed_depth_range():
+    """Show the input, the colour overlay, depth at 0-10 m and a depth cloud."""
+    config = yaml.safe_load(RVIZ_CONFIG.read_text())
+    manager = config['Visualization Manager']
+    assert manager['Global Options']['Fixed Frame'] == 'camera_optical_frame'
+    displays = {display['Name']: display for display in manager['Displays']}
+    topics = {display.get('Topic', {}).get('Value') for display in displays.values()}
+    assert {'/camera/image_raw', '/hydranet/segmentation/color',
+            '/hydranet/depth/image'} <= topics
+    depth = next(d for d in displays.values() if d.get('Topic', {}).get('Value') ==
+                 '/hydranet/depth/image')
+    assert depth['Class'] == 'rviz_default_plugins/Image'
+    assert (depth['Normalize Range'], depth['Min Value'], depth['Max Value']) == (False, 0, 10)
+    cloud = next(d for d in displays.values() if d['Class'] == 'rviz_default_plugins/DepthCloud')
+    assert cloud['Depth Map Topic'] == '/hydranet/depth/image'
+
+
+# The pure helpers the launch file is built from.
+
+@pytest.mark.parametrize('text, expected', [('true', True), ('False', False), (' TRUE ', True)])
+def test_parse_bool(text, expected):
+    """Accept true/false in any case."""
+    assert launch_support.parse_bool(text) is expected
+
+
+def test_parse_bool_rejects_other_words():
+    """Reject anything but true/false, naming the value."""
+    with pytest.raises(ValueError, match='yes'):
+        launch_support.parse_bool('yes')
+
+
+@pytest.mark.parametrize('camera, package, image_source', [
+    ('usb_cam', 'usb_cam', 'image_raw'),
+    ('v4l2_camera', 'v4l2_camera', 'image_raw'),
+    ('realsense2_camera', 'realsense2_camera', '~/color/image_raw'),
+])
+def test_camera_driver_publishes_on_the_input_topics(camera, package, image_source):
+    """Remap each driver's image and camera_info onto the topics the node reads."""
+    spec = launch_support.camera_driver(camera, '/cam/image', '/cam/info', '/dev/video2', True)
+    assert spec.package == package
+    remaps = dict(spec.remappings)
+    assert remaps[image_source] == '/cam/image'
+    assert '/cam/info' in remaps.values()
+    assert spec.parameters[0]['use_sim_time'] is True
+
+
+def test_no_camera_driver_for_none_and_error_for_unknown():
+    """Start no driver for none; name the choices for an unknown camera."""
+    assert launch_support.camera_driver('none', '/a', '/b', '/dev/video0', False) is None
+    with pytest.raises(ValueError, match='usb_cam'):
+        launch_support.camera_driver('kinect', '/a', '/b', '/dev/video0', False)
+
+
+def test_hydranet_node_overrides_only_given_values():
+    """Load the params file first and override model_path/device only when given."""
+    spec = launch_support.hydranet_node('hydranet', '/p.yaml', '', '', False, '/i', '/c')
+    assert spec.executable == 'hydranet_node'
+    assert spec.parameters == ['/p.yaml', {'autostart': True, 'use_sim_time': False}]
+    assert dict(spec.remappings) == {'image': '/i', 'camera_info': '/c'}
+    spec = launch_support.hydranet_node('hydranet', '/p.yaml', '/m.pt', 'cpu', True, '/i', '/c')
+    assert spec.parameters[1] == {'autostart': True, 'use_sim_time': True,
+                                  'model_path': '/m.pt', 'device': 'cpu'}
+
+
+def test_profile_variables_follow_the_installed_fastdds(tmp_path):
+    """Pick the variable of Fast DDS 3.x or 2.x from the install; both when unknown."""
+    kilted, humble, bare = tmp_path / 'kilted', tmp_path / 'humble', tmp_path / 'bare'
+    (kilted / 'share' / 'fastdds').mkdir(parents=True)
+    (humble / 'share' / 'fastrtps').mkdir(parents=True)
+    bare.mkdir()
+    assert launch_support.profile_variables([str(bare), str(kilted)]) == (
+        'FASTDDS_DEFAULT_PROFILES_FILE',)
+    assert launch_support.profile_variables([str(humble)]) == ('FASTRTPS_DEFAULT_PROFILES_FILE',)
+    assert set(launch_support.profile_variables([str(bare)])) == set(PROFILE_VARIABLES)
+
+
+def test_profile_environment_keeps_a_profile_the_user_set():
+    """Set both profile variables, unless either is set already or no profile is given."""
+    assert launch_support.profile_environment({}, '/x.xml') == {
+        name: '/x.xml' for name in PROFILE_VARIABLES}
+    assert launch_support.profile_environment(
+        {'FASTRTPS_DEFAULT_PROFILES_FILE': '/mine.xml'}, '/x.xml') == {}
+    assert launch_support.profile_environment({}, '') == {}
+
+
+# Loading the launch description: needs launch and launch_ros.
+
+@pytest.fixture
+def launch_api():
+    """Return the launch modules, or skip when they are not installed."""
+    reason = ('launch is not installed: it comes with a ROS 2 install, not with the PyPI '
+              'wheels')
+    launch = pytest.importorskip('launch', reason=reason)
+    pytest.importorskip('launch_ros', reason=reason.replace('launch is', 'launch_ros is'))
+    from launch.launch_description_sources import (
+        get_launch_description_from_python_launch_file)
+    return launch, get_launch_description_from_python_launch_file
+
+
+def resolve(launch_api, arguments: Dict[str, str]) -> List:
+    """Return the actions the launch file creates for arguments (nothing is started)."""
+    launch, load = launch_api
+    description = load(str(LAUNCH_FILE))
+    context = launch.LaunchContext()
+    context.launch_configurations.update(arguments)
+    actions = []
+    for entity in description.entities:
+        actions.extend(entity.visit(context) or [])
+    return context, actions
+
+
+def started_nodes(actions: List) -> List[str]:
+    """Return package/executable of the Node actions."""
+    return [f'{a.node_package}/{a.node_executable}' for a in actions if hasattr(a, 'node_package')]
+
+
+def test_launch_arguments_match_the_declarations(launch_api):
+    """Expose exactly the declared arguments through the launch API."""
+    _, load = launch_api
+    names = {argument.name for argument in load(str(LAUNCH_FILE)).get_launch_arguments()}
+    assert names == EXPECTED_ARGUMENTS
+
+
+@pytest.mark.parametrize('arguments, expected', [
+    ({}, ['hydranet_ros/hydranet_node']),
+    ({'camera': 'usb_cam'}, ['hydranet_ros/hydranet_node', 'usb_cam/usb_cam_node_exe']),
+    ({'demo_source': 'true', 'rviz': 'true'},
+     ['hydranet_ros/hydranet_node', 'hydranet_ros/hydranet_demo_source', 'rviz2/rviz2']),
+    ({'camera': 'realsense2_camera'},
+     ['hydranet_ros/hydranet_node', 'realsense2_camera/realsense2_camera_node']),
+])
+def test_launch_starts_the_chosen_nodes(launch_api, monkeypatch, arguments, expected):
+    """Start the node plus exactly the chosen driver, demo source and RViz."""
+    for name in PROFILE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    _, actions = resolve(launch_api, arguments)
+    assert started_nodes(actions) == expected
+
+
+def test_launch_applies_the_profile_unless_the_user_set_one(launch_api, monkeypatch):
+    """Set both profile variables to the shipped file; keep a user's own profile."""
+    from launch.actions import SetEnvironmentVariable
+    from launch.utilities import perform_substitutions
+
+    for name in PROFILE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv('AMENT_PREFIX_PATH', sys.prefix)
+    context, actions = resolve(launch_api, {})
+    setters = {perform_substitutions(context, a.name): perform_substitutions(context, a.value)
+               for a in actions if isinstance(a, SetEnvironmentVariable)}
+    assert set(setters) == set(launch_support.profile_variables([sys.prefix]))
+    assert all(Path(path).name == FASTDDS_PROFILE.name and Path(path).is_file()
+               for path in setters.values())
+    monkeypatch.setenv('FASTDDS_DEFAULT_PROFILES_FILE', '/elsewhere.xml')
+    _, actions = resolve(launch_api, {})
+    assert not [a for a in actions if isinstance(a, SetEnvironmentVariable)]
+
+
+LAUNCH_RUNNER = """
+import sys
+from launch import LaunchService
+from launch.actions import IncludeLaunchDescription
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+service = LaunchService()
+service.include_launch_description(IncludeLaunchDescription(
+    PythonLaunchDescriptionSource(sys.argv[1]),
+    launch_arguments=[argument.split(':=', 1) for argument in sys.argv[2:]]))
+sys.exit(service.run())
+"""
+
+GRAPH_WATCHER = """
+import sys, time
+import rclpy
+rclpy.init()
+node = rclpy.create_node('launch_test_watcher')
+expected, deadline = set(sys.argv[2:]), time.monotonic() + float(sys.argv[1])
+seen = set()
+while time.monotonic() < deadline and not expected <= seen:
+    rclpy.spin_once(node, timeout_sec=0.2)
+    seen = {name for name, _ in node.get_node_names_and_namespaces()}
+print(' '.join(sorted(seen)), flush=True)
+sys.exit(0 if expected <= seen else 1)
+"""
+
+
+def test_launch_runs_node_and_demo_source(launch_api, tmp_path):
+    """Run the launch file with the demo source; both nodes join the graph."""
+    env = ros_env(tmp_path, unique_domain_id())
+    env.setdefault('AMENT_PREFIX_PATH', sys.prefix)
+    launch = start_python(['-c', LAUNCH_RUNNER, str(LAUNCH_FILE), 'demo_source:=true'], env)
+    try:
+        watcher = start_python(['-c', GRAPH_WATCHER, str(NODE_START_TIMEOUT_S), 'hydranet',
+                                'hydranet_demo_source'], env)
+        output, errors = watcher.communicate(timeout=NODE_START_TIMEOUT_S + 30)
+        assert watcher.returncode == 0, f'nodes seen: {output} {errors[-1000:]}'
+    finally:
+        launch.send_signal(signal.SIGINT)
+        try:
+            _, launch_errors = launch.communicate(timeout=30)
+        except Exception:
+            launch.kill()
+            launch.communicate()
+            raise
+    assert 'Traceback' not in launch_errors, launch_errors[-3000:]
