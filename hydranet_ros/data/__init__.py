@@ -1,0 +1,1 @@
+"""Datasets, augmentations and the procedural street-scene generator used for training."""

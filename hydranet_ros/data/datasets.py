@@ -1,0 +1,268 @@
+"""Datasets on disk: NYUDv2, KITTI and a generic folder layout, plus generated scenes.
+
+Every dataset yields :class:`~hydranet_ros.data.sample.Sample` objects and exposes
+``class_names``, ``class_colors`` and ``max_depth_m``. A frame may carry only depth or only
+labels (asymmetric annotations): the missing one is ``None`` and its task gets no loss.
+
+Two file layouts are accepted for NYUDv2 and KITTI, per split directory (``root/split`` if it
+exists, else ``root``):
+  - sub-folders: ``rgb/<stem>.png``, ``depth/<stem>.png``, ``labels/<stem>.png``;
+  - flat, as the upstream examples: ``<stem>.png``, ``depth_gt_<stem>.png``,
+    ``segm_gt_<stem>.png``.
+An optional ``<split>.txt`` in ``root`` lists the stems to use (one per line).
+
+- NYUDv2: depth uint16 PNG, metres = value / 5000 (0 = unknown); labels uint8 0..39, 255
+  ignored (40 classes).
+- KITTI: depth uint16 PNG, metres = value / 256 (0 = unknown); labels either uint8 ids 0..5 or
+  RGB colour-coded with the KITTI-6 colours (any other colour is ignored).
+- Generic folder (``root/split`` or ``root``): ``rgb/`` pictures (png/jpg), ``depth/`` either
+  uint16 PNG in millimetres (0 = unknown) or float ``.npy`` in metres (NaN/inf/0 = unknown),
+  ``labels/`` uint8 PNG (255 ignored), and ``classes.yaml`` in ``root``::
+
+      classes:
+        - {name: sky, color: [128, 128, 128]}
+        - {name: road, color: [128, 64, 128]}
+      max_depth_m: 80.0          # optional, default 80
+"""
+import os
+
+import cv2
+import numpy as np
+import yaml
+
+from hydranet_ros.data import classes
+from hydranet_ros.data.sample import Sample
+
+DATASET_KINDS = ('scenes', 'nyud', 'kitti', 'folder')
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.ppm', '.bmp')
+FOLDER_DEPTH_SCALE = 1000.0
+"""Generic-folder depth PNGs store millimetres."""
+FOLDER_DEFAULT_MAX_DEPTH_M = 80.0
+CLASSES_FILE = 'classes.yaml'
+
+
+def read_rgb(path):
+    """Read a picture as (H, W, 3) uint8 RGB; raise FileNotFoundError with the path."""
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise FileNotFoundError(f'cannot read picture {path!r}')
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_depth_png(path, scale):
+    """Read a uint16 depth PNG and return float32 metres (value / scale), NaN where 0."""
+    raw = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise FileNotFoundError(f'cannot read depth {path!r}')
+    if raw.ndim != 2 or raw.dtype != np.uint16:
+        raise ValueError(f'depth {path!r} must be a single-channel uint16 PNG, got '
+                         f'{raw.dtype} with shape {raw.shape}')
+    depth = raw.astype(np.float32) / np.float32(scale)
+    depth[raw == 0] = np.nan
+    return depth
+
+
+def read_depth_npy(path):
+    """Read float metres from ``.npy``; NaN where not finite or not positive."""
+    depth = np.load(path).astype(np.float32)
+    if depth.ndim != 2:
+        raise ValueError(f'depth {path!r} must be 2-D, got shape {depth.shape}')
+    depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
+    return depth
+
+
+def read_label_ids(path):
+    """Read a single-channel uint8 label PNG."""
+    labels = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if labels is None:
+        raise FileNotFoundError(f'cannot read labels {path!r}')
+    if labels.ndim != 2:
+        raise ValueError(f'labels {path!r} must be single-channel ids, got shape '
+                         f'{labels.shape}')
+    return labels.astype(np.uint8)
+
+
+def colors_to_ids(rgb, colors, ignore_index=classes.IGNORE_INDEX):
+    """Map an (H, W, 3) colour-coded label picture to ids; unknown colours become ignored."""
+    codes = (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[
+        ..., 2]
+    labels = np.full(rgb.shape[:2], ignore_index, dtype=np.uint8)
+    for class_id, (red, green, blue) in enumerate(colors):
+        labels[codes == ((red << 16) | (green << 8) | blue)] = class_id
+    return labels
+
+
+def _split_dir(root, split):
+    candidate = os.path.join(root, split) if split else root
+    return candidate if split and os.path.isdir(candidate) else root
+
+
+def _first_existing(paths):
+    return next((path for path in paths if os.path.exists(path)), None)
+
+
+class PairedFileDataset:
+    """Frames stored as picture + optional depth + optional labels files (see module doc)."""
+
+    class_names = ()
+    class_colors = ()
+    max_depth_m = 80.0
+
+    def __init__(self, root, split='train', limit=None):
+        if not os.path.isdir(root):
+            raise FileNotFoundError(f'dataset directory {root!r} does not exist')
+        self.root = root
+        self.directory = _split_dir(root, split)
+        self.stems = self._stems(split)
+        if limit is not None:
+            self.stems = self.stems[:int(limit)]
+        if not self.stems:
+            raise FileNotFoundError(f'no pictures found in {self.directory!r} (expected rgb/ '
+                                    f'or <stem>.png files; see docs/training.md)')
+
+    def _stems(self, split):
+        listing = os.path.join(self.root, f'{split}.txt') if split else ''
+        if listing and os.path.exists(listing):
+            with open(listing) as handle:
+                return [line.strip() for line in handle if line.strip()]
+        rgb_dir = os.path.join(self.directory, 'rgb')
+        folder = rgb_dir if os.path.isdir(rgb_dir) else self.directory
+        names = sorted(os.listdir(folder))
+        return [os.path.splitext(name)[0] for name in names
+                if name.lower().endswith(IMAGE_EXTENSIONS)
+                and not name.startswith(('depth_gt_', 'segm_gt_', 'norm_gt_'))]
+
+    def _path(self, kind, stem, extensions=IMAGE_EXTENSIONS):
+        folder = {'rgb': 'rgb', 'depth': 'depth', 'labels': 'labels'}[kind]
+        prefix = {'rgb': '', 'depth': 'depth_gt_', 'labels': 'segm_gt_'}[kind]
+        candidates = []
+        for extension in extensions:
+            candidates.append(os.path.join(self.directory, folder, stem + extension))
+            candidates.append(os.path.join(self.directory, prefix + stem + extension))
+        return _first_existing(candidates)
+
+    def __len__(self):
+        """Return the number of frames."""
+        return len(self.stems)
+
+    def __getitem__(self, index):
+        """Return frame ``index`` as a :class:`Sample` (missing annotations are None)."""
+        stem = self.stems[index]
+        rgb_path = self._path('rgb', stem)
+        if rgb_path is None:
+            raise FileNotFoundError(f'no picture for {stem!r} in {self.directory!r}')
+        image = read_rgb(rgb_path)
+        depth_path = self._path('depth', stem, IMAGE_EXTENSIONS + ('.npy',))
+        labels_path = self._path('labels', stem)
+        depth = self.read_depth(depth_path) if depth_path else None
+        labels = self.read_labels(labels_path) if labels_path else None
+        return Sample(image, depth, labels, name=stem)
+
+    def read_depth(self, path):
+        """Return metres (NaN unknown)."""
+        raise NotImplementedError
+
+    def read_labels(self, path):
+        """Return uint8 ids (255 ignored)."""
+        raise NotImplementedError
+
+
+class NYUDv2Dataset(PairedFileDataset):
+    """NYUDv2-40: depth PNG / 5000 metres, labels 0..39 with 255 ignored."""
+
+    class_names = classes.NYUD40_CLASS_NAMES
+    class_colors = classes.NYUD40_CLASS_COLORS
+    max_depth_m = classes.NYUD_MAX_DEPTH_M
+
+    def read_depth(self, path):
+        """Return metres from a uint16 PNG (value / 5000)."""
+        return read_depth_png(path, classes.NYUD_DEPTH_SCALE)
+
+    def read_labels(self, path):
+        """Return ids 0..39 (255 ignored)."""
+        labels = read_label_ids(path)
+        labels[labels >= len(self.class_names)] = classes.IGNORE_INDEX
+        return labels
+
+
+class KITTIDataset(PairedFileDataset):
+    """KITTI-6: depth PNG / 256 metres, labels as ids or as KITTI-6 colours."""
+
+    class_names = classes.KITTI6_CLASS_NAMES
+    class_colors = classes.KITTI6_CLASS_COLORS
+    max_depth_m = classes.KITTI_MAX_DEPTH_M
+
+    def read_depth(self, path):
+        """Return metres from a uint16 PNG (value / 256)."""
+        return read_depth_png(path, classes.KITTI_DEPTH_SCALE)
+
+    def read_labels(self, path):
+        """Return ids 0..5 from an id PNG or a colour-coded PNG (other colours ignored)."""
+        raw = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+        if raw is None:
+            raise FileNotFoundError(f'cannot read labels {path!r}')
+        if raw.ndim == 3:
+            return colors_to_ids(cv2.cvtColor(raw[..., :3], cv2.COLOR_BGR2RGB),
+                                 self.class_colors)
+        labels = raw.astype(np.uint8)
+        labels[labels >= len(self.class_names)] = classes.IGNORE_INDEX
+        return labels
+
+
+class FolderDataset(PairedFileDataset):
+    """Generic layout: rgb/, depth/ (mm PNG or metre .npy), labels/, and classes.yaml."""
+
+    def __init__(self, root, split='train', limit=None):
+        classes_path = os.path.join(root, CLASSES_FILE)
+        if not os.path.exists(classes_path):
+            raise FileNotFoundError(f'{classes_path!r} is missing: the generic folder layout '
+                                    f'needs a {CLASSES_FILE} naming the classes and colours')
+        with open(classes_path) as handle:
+            description = yaml.safe_load(handle) or {}
+        entries = description.get('classes') or []
+        if not entries:
+            raise ValueError(f'{classes_path!r} lists no classes (expected "classes: - {{name: '
+                             f'..., color: [r, g, b]}}")')
+        self.class_names = tuple(str(entry['name']) for entry in entries)
+        self.class_colors = tuple(tuple(int(v) for v in entry['color']) for entry in entries)
+        self.max_depth_m = float(description.get('max_depth_m', FOLDER_DEFAULT_MAX_DEPTH_M))
+        super().__init__(root, split, limit)
+
+    def read_depth(self, path):
+        """Return metres from a millimetre PNG or a metre .npy file."""
+        if path.endswith('.npy'):
+            return read_depth_npy(path)
+        return read_depth_png(path, FOLDER_DEPTH_SCALE)
+
+    def read_labels(self, path):
+        """Return ids (values beyond the class list are ignored)."""
+        labels = read_label_ids(path)
+        labels[(labels >= len(self.class_names)) & (labels != classes.IGNORE_INDEX)] = \
+            classes.IGNORE_INDEX
+        return labels
+
+
+def open_dataset(kind, root, split='train', limit=None, height=96, width=320, seed=0):
+    """Open a dataset by kind ('scenes', 'nyud', 'kitti', 'folder').
+
+    For 'scenes', ``root/split`` is a pre-rendered split (``scene_store``); without a root the
+    frames are rendered on the fly (``limit`` frames, default 1000, generator ``seed``).
+    """
+    from hydranet_ros.data.scene_store import SceneStoreDataset, StreetSceneDataset
+
+    if kind == 'scenes':
+        if root:
+            dataset = SceneStoreDataset(os.path.join(root, split), limit)
+        else:
+            dataset = StreetSceneDataset(limit or 1000, seed, height, width)
+        dataset.max_depth_m = classes.KITTI_MAX_DEPTH_M
+        return dataset
+    if not root:
+        raise ValueError(f'--data {kind} needs --data-root')
+    if kind == 'nyud':
+        return NYUDv2Dataset(root, split, limit)
+    if kind == 'kitti':
+        return KITTIDataset(root, split, limit)
+    if kind == 'folder':
+        return FolderDataset(root, split, limit)
+    raise ValueError(f'unknown dataset kind {kind!r}; expected one of {DATASET_KINDS}')

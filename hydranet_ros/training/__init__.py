@@ -1,0 +1,1 @@
+"""Training and evaluation of HydraNet: losses, metrics, task weighting, schedules, the loop."""

@@ -1,0 +1,142 @@
+"""Run a model (or the inference engine) over a dataset and accumulate metrics.
+
+Two predictors share the same metric code:
+- :class:`ModelPredictor` runs the network directly on the dataset's resolution (what training
+  sees; the right choice for generated scenes, which come at the training resolution);
+- :class:`EnginePredictor` runs ``hydranet_ros.engine.InferenceEngine`` on the raw uint8 picture,
+  so the numbers measure what users of the package get.
+Both return, per frame, labels (H, W) and depth (H, W) metres at the ground truth's size.
+"""
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from hydranet_ros.data.transforms import to_tensors
+from hydranet_ros.training.losses import upsample_to
+from hydranet_ros.training.metrics import ConfusionMatrix, DepthMetrics
+
+
+class ModelPredictor:
+    """Predict with a HydraNet module at the input's own resolution (batched)."""
+
+    name = 'model'
+
+    def __init__(self, model, device='cpu'):
+        self.model = model
+        self.device = torch.device(device)
+        self.config = model.config
+
+    @torch.no_grad()
+    def predict_batch(self, samples):
+        """Return a list of (labels uint8/int, depth float32 metres) for same-sized samples."""
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            images = torch.stack([to_tensors(s, self.config.mean, self.config.std)['image']
+                                  for s in samples]).to(self.device)
+            outputs = self.model(images)
+            size = images.shape[-2:]
+            labels = upsample_to(outputs['segm'], size).argmax(1).cpu().numpy()
+            depth = upsample_to(outputs['depth'], size)[:, 0].float().cpu().numpy()
+        finally:
+            self.model.train(was_training)
+        return list(zip(labels, depth))
+
+
+class EnginePredictor:
+    """Predict with the inference engine, one uint8 RGB picture at a time."""
+
+    name = 'engine'
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.config = engine.config
+
+    def predict_batch(self, samples):
+        """Return a list of (labels, depth metres with NaN where the engine marks invalid)."""
+        results = []
+        for sample in samples:
+            prediction = self.engine.infer(sample.image, encoding='rgb8')
+            results.append((prediction.labels, prediction.depth))
+        return results
+
+
+@dataclass
+class FrameScore:
+    """Per-frame numbers used to find the worst frames."""
+
+    index: int
+    name: str
+    miou: float
+    abs_rel: float
+
+
+@dataclass
+class EvaluationResult:
+    """Metrics of a whole set and the per-frame scores."""
+
+    segmentation: dict
+    depth: dict
+    frames: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self):
+        """Return plain values for JSON."""
+        return {'segmentation': self.segmentation, 'depth': self.depth,
+                'frames': len(self.frames), 'seconds': self.seconds}
+
+
+def evaluate(predictor, dataset, num_classes, class_names=None, min_depth_m=0.0,
+             max_depth_m=np.inf, batch_size=8, limit=None, progress=None, on_frame=None):
+    """Evaluate ``predictor`` on ``dataset`` (samples with optional depth and labels).
+
+    Args:
+        on_frame: optional callable(index, sample, labels, depth) for each frame (pictures).
+        progress: optional callable(number of frames done).
+
+    Returns:
+        :class:`EvaluationResult`.
+    """
+    confusion = ConfusionMatrix(num_classes)
+    depth_metrics = DepthMetrics(min_depth_m, max_depth_m)
+    frames = []
+    count = len(dataset) if limit is None else min(int(limit), len(dataset))
+    start = time.perf_counter()
+    index = 0
+    while index < count:
+        batch = [dataset[i] for i in range(index, min(index + batch_size, count))]
+        groups = {}
+        for offset, sample in enumerate(batch):
+            groups.setdefault(sample.image.shape, []).append(offset)
+        predictions = [None] * len(batch)
+        for offsets in groups.values():
+            for offset, result in zip(offsets, predictor.predict_batch([batch[o]
+                                                                        for o in offsets])):
+                predictions[offset] = result
+        for offset, (sample, (labels, depth)) in enumerate(zip(batch, predictions)):
+            frames.append(_score_frame(index + offset, sample, labels, depth, num_classes,
+                                       confusion, depth_metrics))
+            if on_frame is not None:
+                on_frame(index + offset, sample, labels, depth)
+        index += len(batch)
+        if progress is not None:
+            progress(index)
+    return EvaluationResult(confusion.summary(list(class_names) if class_names else None),
+                            depth_metrics.summary(), frames, time.perf_counter() - start)
+
+
+def _score_frame(index, sample, labels, depth, num_classes, confusion, depth_metrics):
+    frame_miou = frame_abs_rel = float('nan')
+    if sample.labels is not None:
+        confusion.update(labels, sample.labels)
+        frame = ConfusionMatrix(num_classes)
+        frame.update(labels, sample.labels)
+        frame_miou = frame.summary()['miou']
+    if sample.depth_m is not None:
+        depth_metrics.update(depth, sample.depth_m)
+        frame = DepthMetrics(depth_metrics.min_depth_m, depth_metrics.max_depth_m)
+        frame.update(depth, sample.depth_m)
+        frame_abs_rel = frame.summary()['abs_rel']
+    return FrameScore(index, sample.name, frame_miou, frame_abs_rel)
