@@ -25,6 +25,9 @@ class Backend:
         self.device = device
         self.precision = precision
 
+    def prepare(self, height: int, width: int) -> None:
+        """Do one-time work for this input size (export, compile) before it is timed."""
+
     def run(self, images: np.ndarray) -> RawOutputs:
         """Run the network on an (N, H, W, 3) uint8 RGB batch."""
         raise NotImplementedError

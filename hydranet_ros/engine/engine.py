@@ -145,6 +145,7 @@ class InferenceEngine:
         started = time.perf_counter()
         network_input = self._network_input(batch)
         timings['resize'] = (time.perf_counter() - started) * 1000.0
+        self.backend.prepare(*network_input.shape[1:3])
         started = time.perf_counter()
         raw = self.backend.run(network_input)
         if self.device.type == 'cuda':
