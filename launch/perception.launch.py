@@ -52,9 +52,10 @@ def launch_setup(context: LaunchContext) -> List[Action]:
     use_sim_time = launch_support.parse_bool(value('use_sim_time'))
     actions: List[Action] = []
 
-    prefixes = [p for p in os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep) if p]
+    environ = getattr(context, 'environment', os.environ)  # launch before Iron: os.environ
+    prefixes = [p for p in environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep) if p]
     profile = launch_support.profile_environment(
-        os.environ, value('fastdds_profile'), launch_support.profile_variables(prefixes))
+        environ, value('fastdds_profile'), launch_support.profile_variables(prefixes))
     for variable, path in profile.items():
         actions.append(SetEnvironmentVariable(variable, path))
     if profile:
@@ -86,7 +87,7 @@ def generate_launch_description() -> LaunchDescription:
     """Declare the arguments; the actions are created once they are known."""
     arguments = [
         DeclareLaunchArgument('namespace', default_value='',
-                              description='Namespace of every node started here'),
+                              description='Namespace of the HydraNet, camera and demo nodes'),
         DeclareLaunchArgument('node_name', default_value='hydranet',
                               description='Name of the HydraNet node (key in the params file; '
                                           'the RViz config expects hydranet)'),
