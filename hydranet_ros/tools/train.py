@@ -150,7 +150,8 @@ def _generate(args):
 def _model_config(args, train_source):
     names = tuple(train_source.class_names)
     max_depth = args.max_depth or train_source.max_depth_m
-    notes = {'trained_with': 'hydranet-train', 'dataset': args.data}
+    image_size = list(args.crop) if args.crop else list(train_source[0].image.shape[:2])
+    notes = {'trained_with': 'hydranet-train', 'dataset': args.data, 'image_size': image_size}
     return HydraNetConfig(num_classes=len(names), tasks=('segm', 'depth'), class_names=names,
                           class_colors=tuple(train_source.class_colors),
                           min_depth_m=args.min_depth, max_depth_m=max_depth, notes=notes)
@@ -210,6 +211,8 @@ def main(argv=None):
         notes={'command': 'hydranet-train ' + ' '.join(argv if argv is not None
                                                        else sys.argv[1:]),
                'train_samples': len(train_source),
+               'image_size': list(args.crop) if args.crop
+               else list(train_source[0].image.shape[:2]),
                'val_samples': len(val_source) if val_source is not None else 0,
                'task_weighting': args.task_weighting})
     weighting = build_task_weighting(args.task_weighting, config.tasks[:2],
