@@ -624,7 +624,10 @@ class StreetSceneGenerator:
             nm, pm = normal[mask], params[mask]
             across = np.where(np.abs(nm[:, 0]) > 0.5, z[mask], x[mask])
             up = height_above[mask]
-            spacing, floor_m, window_w, window_h = pm[:, 0], pm[:, 1], pm[:, 2], pm[:, 3]
+            # Facades built without parameters get a plain window grid of 3 m.
+            spacing = np.where(pm[:, 0] > 0, pm[:, 0], 3.0)
+            floor_m = np.where(pm[:, 1] > 0, pm[:, 1], 3.0)
+            window_w, window_h = pm[:, 2], pm[:, 3]
             column = np.mod(across, spacing) / spacing
             row = np.mod(up, floor_m) / floor_m
             window = ((np.abs(column - 0.5) < window_w / 2) & (np.abs(row - 0.55) < window_h / 2)
