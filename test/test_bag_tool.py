@@ -1,0 +1,265 @@
+"""hydranet-bag on real rosbag2 recordings (sqlite3 and MCAP) written here with rosbags."""
+import json
+import pathlib
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.typesys import get_typestore, Stores
+
+from conftest import require_shared, SAMPLES_DIR
+from hydranet_ros.engine import InferenceEngine
+
+FRAME_COUNT = 4
+FRAME_HEIGHT_PX = 96
+FRAME_WIDTH_PX = 128
+FRAME_ID = 'camera_optical_frame'
+FIRST_RECORD_NS = 1_700_000_000_000_000_000
+FRAME_PERIOD_NS = 100_000_000
+HEADER_LAG_NS = 7_000_000  # header stamps are the capture times, a little before recording
+TOOL_TIMEOUT_S = 300
+OUTPUT_TOPICS = ('/hydranet/depth/image', '/hydranet/segmentation/labels',
+                 '/hydranet/segmentation/color', '/hydranet/depth/camera_info')
+STORE = get_typestore(Stores.ROS2_KILTED)
+TYPES = STORE.types
+
+
+def tool_command() -> list:
+    """Return the installed console script, or the module when it is not installed."""
+    script = pathlib.Path(sys.executable).with_name('hydranet-bag')
+    return [str(script)] if script.exists() else [sys.executable, '-m', 'hydranet_ros.tools.bag']
+
+
+def run_tool(*args: str) -> subprocess.CompletedProcess:
+    """Run hydranet-bag and return the finished process (output captured)."""
+    return subprocess.run(tool_command() + list(args), capture_output=True, text=True,
+                          timeout=TOOL_TIMEOUT_S)
+
+
+def sample_frames() -> list:
+    """Return distinct small RGB frames cut from the NYUv2 sample image."""
+    bgr = cv2.imread(str(require_shared(SAMPLES_DIR / 'nyud_joint' / '000464.png')))
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    frames = []
+    for index in range(FRAME_COUNT):
+        crop = rgb[index * 20:index * 20 + 400, index * 30:index * 30 + 520]
+        frames.append(cv2.resize(crop, (FRAME_WIDTH_PX, FRAME_HEIGHT_PX),
+                                 interpolation=cv2.INTER_AREA))
+    return frames
+
+
+def header(index: int):
+    """Return the header of frame ``index`` (capture stamp, optical frame)."""
+    stamp_ns = FIRST_RECORD_NS + index * FRAME_PERIOD_NS - HEADER_LAG_NS
+    stamp = TYPES['builtin_interfaces/msg/Time'](sec=stamp_ns // 10**9,
+                                                 nanosec=stamp_ns % 10**9)
+    return TYPES['std_msgs/msg/Header'](stamp=stamp, frame_id=FRAME_ID)
+
+
+def camera_info(index: int):
+    """Return a pinhole camera_info matching the frames."""
+    focal_px = 100.0
+    k = np.array([focal_px, 0, FRAME_WIDTH_PX / 2, 0, focal_px, FRAME_HEIGHT_PX / 2, 0, 0, 1],
+                 np.float64)
+    p = np.array([focal_px, 0, FRAME_WIDTH_PX / 2, 0, 0, focal_px, FRAME_HEIGHT_PX / 2, 0,
+                  0, 0, 1, 0], np.float64)
+    roi = TYPES['sensor_msgs/msg/RegionOfInterest'](x_offset=0, y_offset=0, height=0, width=0,
+                                                    do_rectify=False)
+    return TYPES['sensor_msgs/msg/CameraInfo'](
+        header=header(index), height=FRAME_HEIGHT_PX, width=FRAME_WIDTH_PX,
+        distortion_model='plumb_bob', d=np.zeros(5), k=k, r=np.eye(3).ravel(), p=p,
+        binning_x=0, binning_y=0, roi=roi)
+
+
+def image_message(index: int, rgb: np.ndarray):
+    """Return frame ``index`` as a bgr8 sensor_msgs/Image."""
+    bgr = np.ascontiguousarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return TYPES['sensor_msgs/msg/Image'](
+        header=header(index), height=rgb.shape[0], width=rgb.shape[1], encoding='bgr8',
+        is_bigendian=0, step=rgb.shape[1] * 3, data=bgr.reshape(-1))
+
+
+def compressed_message(index: int, rgb: np.ndarray):
+    """Return frame ``index`` as a PNG sensor_msgs/CompressedImage (lossless)."""
+    ok, png = cv2.imencode('.png', cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    assert ok
+    return TYPES['sensor_msgs/msg/CompressedImage'](header=header(index), format='rgb8; png',
+                                                    data=png.reshape(-1))
+
+
+def write_bag(path: pathlib.Path, storage: StoragePlugin, compressed: bool) -> list:
+    """Record frames, camera_info and an unrelated topic; return the frames."""
+    frames = sample_frames()
+    image_topic = '/camera/image_raw/compressed' if compressed else '/camera/image_raw'
+    image_type = ('sensor_msgs/msg/CompressedImage' if compressed
+                  else 'sensor_msgs/msg/Image')
+    with Writer(path, version=8, storage_plugin=storage) as writer:
+        images = writer.add_connection(image_topic, image_type, typestore=STORE)
+        infos = writer.add_connection('/camera/camera_info', 'sensor_msgs/msg/CameraInfo',
+                                      typestore=STORE)
+        chatter = writer.add_connection('/chatter', 'std_msgs/msg/String', typestore=STORE)
+        for index, rgb in enumerate(frames):
+            record_ns = FIRST_RECORD_NS + index * FRAME_PERIOD_NS
+            message = compressed_message(index, rgb) if compressed else image_message(index, rgb)
+            writer.write(images, record_ns, STORE.serialize_cdr(message, image_type))
+            writer.write(infos, record_ns + 1, STORE.serialize_cdr(
+                camera_info(index), 'sensor_msgs/msg/CameraInfo'))
+            writer.write(chatter, record_ns + 2, STORE.serialize_cdr(
+                TYPES['std_msgs/msg/String'](data=f'frame {index}'), 'std_msgs/msg/String'))
+    return frames
+
+
+def read_bag(path: pathlib.Path) -> dict:
+    """Return topic -> list of (record time ns, message, msgtype) of a bag."""
+    messages = {}
+    with Reader(path) as reader:
+        for connection, timestamp, raw in reader.messages():
+            message = STORE.deserialize_cdr(raw, connection.msgtype)
+            messages.setdefault(connection.topic, []).append(
+                (timestamp, message, connection.msgtype))
+    return messages
+
+
+def image_array(message) -> np.ndarray:
+    """Return the pixels of a little-endian 32FC1, mono8 or rgb8 sensor_msgs/Image."""
+    dtype, channels = {'32FC1': ('<f4', 1), 'mono8': (np.uint8, 1), 'rgb8': (np.uint8, 3)}[
+        message.encoding]
+    pixels = np.asarray(message.data, np.uint8).view(dtype)
+    shape = (message.height, message.width) + ((channels,) if channels > 1 else ())
+    return pixels.reshape(shape)
+
+
+@pytest.fixture(scope='module')
+def engine(nyud_checkpoint) -> InferenceEngine:
+    """Return the engine the tool is run with (torch on the CPU, fp32)."""
+    return InferenceEngine(str(nyud_checkpoint), device='cpu', backend='torch',
+                           precision='fp32')
+
+
+def check_outputs(bag: pathlib.Path, source: pathlib.Path, frames: list, processed: list,
+                  engine: InferenceEngine, image_topic: str, end_ns: int = 2**63) -> None:
+    """Compare the new bag with the recording (up to ``end_ns``) and with the engine here."""
+    recorded = {topic: [entry for entry in messages if entry[0] < end_ns]
+                for topic, messages in read_bag(source).items()}
+    written = read_bag(bag)
+    for topic, messages in recorded.items():
+        assert [(t, m.__msgtype__) for t, m, _ in written[topic]] == \
+            [(t, m.__msgtype__) for t, m, _ in messages], topic
+    for topic in OUTPUT_TOPICS:
+        assert len(written[topic]) == len(processed), topic
+    inputs = {t: m for t, m, _ in recorded[image_topic]}
+    record_times = sorted(inputs)
+    for position, index in enumerate(processed):
+        record_ns = record_times[index]
+        source_header = inputs[record_ns].header
+        outputs = {topic: written[topic][position] for topic in OUTPUT_TOPICS}
+        for topic, (timestamp, message, _) in outputs.items():
+            assert timestamp == record_ns, topic
+            assert message.header.stamp.sec == source_header.stamp.sec, topic
+            assert message.header.stamp.nanosec == source_header.stamp.nanosec, topic
+            assert message.header.frame_id == FRAME_ID, topic
+        depth_msg = outputs['/hydranet/depth/image'][1]
+        labels_msg = outputs['/hydranet/segmentation/labels'][1]
+        color_msg = outputs['/hydranet/segmentation/color'][1]
+        info_msg = outputs['/hydranet/depth/camera_info'][1]
+        assert (depth_msg.encoding, labels_msg.encoding, color_msg.encoding) == \
+            ('32FC1', 'mono8', 'rgb8')
+        for message, bytes_per_pixel in ((depth_msg, 4), (labels_msg, 1), (color_msg, 3)):
+            assert (message.height, message.width) == (FRAME_HEIGHT_PX, FRAME_WIDTH_PX)
+            assert message.step == FRAME_WIDTH_PX * bytes_per_pixel
+            assert message.is_bigendian == 0
+        assert np.array_equal(info_msg.k, camera_info(index).k)
+        assert np.array_equal(info_msg.p, camera_info(index).p)
+        assert (info_msg.width, info_msg.height) == (FRAME_WIDTH_PX, FRAME_HEIGHT_PX)
+
+        expected = engine.infer(frames[index])
+        depth = image_array(depth_msg)
+        assert np.array_equal(np.isnan(depth), np.isnan(expected.depth))
+        assert np.array_equal(depth[np.isfinite(depth)],
+                              expected.depth[np.isfinite(expected.depth)])
+        assert np.array_equal(image_array(labels_msg), expected.labels)
+        assert np.array_equal(image_array(color_msg), expected.overlay)
+
+
+def test_sqlite3_bag_gets_depth_and_labels_with_frame_headers(tmp_path, nyud_checkpoint, engine):
+    source = tmp_path / 'recording'
+    frames = write_bag(source, StoragePlugin.SQLITE3, compressed=False)
+    output = tmp_path / 'processed'
+    summary_path = tmp_path / 'summary.json'
+    result = run_tool(str(source), '--output', str(output), '--model', str(nyud_checkpoint),
+                      '--backend', 'torch', '--device', 'cpu', '--png-dir',
+                      str(tmp_path / 'png'), '--png-outputs', 'labels,depth_npy',
+                      '--summary', str(summary_path))
+    assert result.returncode == 0, result.stderr
+    assert list(output.glob('*.db3')), 'the new bag keeps the sqlite3 storage'
+    check_outputs(output, source, frames, list(range(FRAME_COUNT)), engine, '/camera/image_raw')
+
+    summary = json.loads(summary_path.read_text())
+    assert summary['image_topic'] == '/camera/image_raw'
+    assert summary['camera_info_topic'] == '/camera/camera_info'
+    assert summary['totals']['processed'] == FRAME_COUNT and summary['failed'] == []
+    first = summary['frames'][0]
+    assert first['stamp'] == {'sec': (FIRST_RECORD_NS - HEADER_LAG_NS) // 10**9,
+                              'nanosec': (FIRST_RECORD_NS - HEADER_LAG_NS) % 10**9}
+    assert first['frame_id'] == FRAME_ID and first['ms'] > 0
+    assert len(first['classes_top5']) >= 1
+    labels_png = cv2.imread(str(tmp_path / 'png' / '000000_labels.png'), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(labels_png, engine.infer(frames[0]).labels)
+    depth_npy = np.load(tmp_path / 'png' / '000000_depth.npy')
+    assert depth_npy.dtype == np.float32 and depth_npy.shape == (FRAME_HEIGHT_PX, FRAME_WIDTH_PX)
+
+
+def test_mcap_bag_of_compressed_images_every_second_frame(tmp_path, nyud_checkpoint, engine):
+    source = tmp_path / 'recording'
+    frames = write_bag(source, StoragePlugin.MCAP, compressed=True)
+    output = tmp_path / 'processed'
+    result = run_tool(str(source), '-o', str(output), '--model', str(nyud_checkpoint),
+                      '--backend', 'torch', '--device', 'cpu', '--every', '2', '--end', '0.25',
+                      '--quiet')
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ''
+    assert list(output.glob('*.mcap')), 'the new bag keeps the MCAP storage'
+    check_outputs(output, source, frames, [0, 2], engine, '/camera/image_raw/compressed',
+                  end_ns=FIRST_RECORD_NS + 250_000_000)
+
+
+def test_max_frames_and_time_window_bound_the_new_bag(tmp_path, nyud_checkpoint):
+    source = tmp_path / 'recording'
+    write_bag(source, StoragePlugin.SQLITE3, compressed=False)
+    output = tmp_path / 'processed'
+    result = run_tool(str(source), '-o', str(output), '--model', str(nyud_checkpoint),
+                      '--backend', 'torch', '--device', 'cpu', '--start', '0.05',
+                      '--max-frames', '2', '--storage', 'mcap', '--quiet')
+    assert result.returncode == 0, result.stderr
+    assert list(output.glob('*.mcap')), '--storage chooses the storage of the new bag'
+    written = read_bag(output)
+    frame_ns = [FIRST_RECORD_NS + FRAME_PERIOD_NS * index for index in (1, 2)]
+    assert [t for t, _, _ in written['/hydranet/depth/image']] == frame_ns
+    assert [t for t, _, _ in written['/camera/image_raw']] == frame_ns
+    # The new bag ends with the last processed frame.
+    assert [t for t, _, _ in written['/chatter']] == [frame_ns[0] + 2]
+
+
+def test_list_and_errors_name_the_topics(tmp_path, nyud_checkpoint):
+    source = tmp_path / 'recording'
+    write_bag(source, StoragePlugin.SQLITE3, compressed=False)
+    listed = run_tool(str(source), '--list')
+    assert listed.returncode == 0, listed.stderr
+    assert '* /camera/image_raw' in listed.stdout
+    assert '/chatter' in listed.stdout and 'std_msgs/msg/String' in listed.stdout
+
+    wrong_topic = run_tool(str(source), '--topic', '/chatter', '--model', str(nyud_checkpoint))
+    assert wrong_topic.returncode == 2
+    assert 'not an image' in wrong_topic.stderr and '/camera/image_raw' in wrong_topic.stderr
+
+    missing_model = run_tool(str(source), '--model', str(tmp_path / 'nope.pt'),
+                             '-o', str(tmp_path / 'never'))
+    assert missing_model.returncode == 2
+    assert 'does not exist' in missing_model.stderr and '--model' in missing_model.stderr
+    assert not (tmp_path / 'never').exists()
+
+    missing_bag = run_tool(str(tmp_path / 'no_bag'))
+    assert missing_bag.returncode == 2 and 'does not exist' in missing_bag.stderr
