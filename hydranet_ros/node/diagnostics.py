@@ -1,0 +1,186 @@
+"""Health of the node as diagnostic_msgs: rates, latencies, dropped and rejected frames."""
+import collections
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Deque, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+RATE_WINDOW_S = 5.0
+WINDOW_SAMPLES = 300
+LATENCY_NAMES = ('inference', 'receive_to_publish', 'overhead', 'stamp_to_publish',
+                 'frame_age', 'period')
+
+
+class RateWindow:
+    """Events per second over the last ``window_s`` seconds."""
+
+    def __init__(self, window_s: float = RATE_WINDOW_S, max_events: int = WINDOW_SAMPLES) -> None:
+        self.window_s = window_s
+        self._times: Deque[float] = collections.deque(maxlen=max_events)
+
+    def add(self, now_s: float) -> None:
+        """Record one event at monotonic time ``now_s``."""
+        self._times.append(now_s)
+
+    def rate_hz(self, now_s: float) -> float:
+        """Return the event rate; 0 when fewer than two events fall in the window."""
+        recent = [t for t in self._times if now_s - t <= self.window_s]
+        if len(recent) < 2 or recent[-1] <= recent[0]:
+            return 0.0
+        return (len(recent) - 1) / (recent[-1] - recent[0])
+
+
+class LatencyWindow:
+    """The last ``max_samples`` durations in milliseconds, summarised on demand."""
+
+    def __init__(self, max_samples: int = WINDOW_SAMPLES) -> None:
+        self._values: Deque[float] = collections.deque(maxlen=max_samples)
+
+    def add(self, value_ms: float) -> None:
+        """Record one duration."""
+        self._values.append(float(value_ms))
+
+    def summary(self) -> Optional[Dict[str, float]]:
+        """Return mean, p50, p99 and max, or None without samples."""
+        if not self._values:
+            return None
+        values = np.fromiter(self._values, np.float64)
+        return {'mean': float(values.mean()), 'p50': float(np.percentile(values, 50)),
+                'p99': float(np.percentile(values, 99)), 'max': float(values.max())}
+
+
+@dataclass
+class FrameTimes:
+    """Timings of one processed frame, in milliseconds."""
+
+    inference_ms: float
+    receive_to_publish_ms: float
+    overhead_ms: float
+    stamp_to_publish_ms: float
+    frame_age_ms: float
+    period_ms: Optional[float]
+
+
+@dataclass
+class NodeStatistics:
+    """Counters and windows shared by the subscription callbacks and the inference thread."""
+
+    received: int = 0
+    processed: int = 0
+    dropped: int = 0
+    rejected: int = 0
+    skipped_no_subscribers: int = 0
+    failed: int = 0
+    stale: int = 0
+    last_rejection: str = ''
+    input_rate: RateWindow = field(default_factory=RateWindow)
+    output_rate: RateWindow = field(default_factory=RateWindow)
+    latencies: Dict[str, LatencyWindow] = field(
+        default_factory=lambda: {name: LatencyWindow() for name in LATENCY_NAMES})
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def frame_received(self, now_s: float, dropped_older: bool) -> None:
+        """Count a frame put in the slot (and the unprocessed one it replaced)."""
+        with self.lock:
+            self.received += 1
+            self.dropped += int(dropped_older)
+            self.input_rate.add(now_s)
+
+    def frame_rejected(self, reason: str) -> None:
+        """Count a malformed frame."""
+        with self.lock:
+            self.rejected += 1
+            self.last_rejection = reason
+
+    def frame_skipped(self) -> None:
+        """Count a frame not processed because nobody subscribes."""
+        with self.lock:
+            self.skipped_no_subscribers += 1
+
+    def frame_failed(self) -> None:
+        """Count a frame whose inference raised."""
+        with self.lock:
+            self.failed += 1
+
+    def frame_published(self, now_s: float, times: FrameTimes) -> None:
+        """Record a processed frame's timings; a frame older than one period counts as stale."""
+        with self.lock:
+            self.processed += 1
+            self.output_rate.add(now_s)
+            self.latencies['inference'].add(times.inference_ms)
+            self.latencies['receive_to_publish'].add(times.receive_to_publish_ms)
+            self.latencies['overhead'].add(times.overhead_ms)
+            self.latencies['stamp_to_publish'].add(times.stamp_to_publish_ms)
+            self.latencies['frame_age'].add(times.frame_age_ms)
+            if times.period_ms is not None:
+                self.latencies['period'].add(times.period_ms)
+                if times.frame_age_ms > times.period_ms:
+                    self.stale += 1
+
+    def snapshot(self, now_s: Optional[float] = None) -> Dict[str, object]:
+        """Return every figure as plain numbers (for diagnostics and benchmarks)."""
+        now_s = time.monotonic() if now_s is None else now_s
+        with self.lock:
+            result: Dict[str, object] = {
+                'frames_received': self.received, 'frames_processed': self.processed,
+                'frames_dropped': self.dropped, 'frames_rejected': self.rejected,
+                'frames_skipped_no_subscribers': self.skipped_no_subscribers,
+                'frames_failed': self.failed, 'frames_stale': self.stale,
+                'last_rejection': self.last_rejection,
+                'input_rate_hz': self.input_rate.rate_hz(now_s),
+                'output_rate_hz': self.output_rate.rate_hz(now_s),
+            }
+            for name, window in self.latencies.items():
+                summary = window.summary()
+                for key, value in (summary or {}).items():
+                    result[f'{name}_ms_{key}'] = value
+        return result
+
+
+def _format(value: object) -> str:
+    if isinstance(value, float):
+        return f'{value:.2f}'
+    return str(value)
+
+
+def diagnostic_status(name: str, hardware_id: str, level: bytes, message: str,
+                      values: List[Tuple[str, object]]) -> DiagnosticStatus:
+    """Return one DiagnosticStatus with values formatted as text."""
+    return DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id,
+                            values=[KeyValue(key=key, value=_format(value))
+                                    for key, value in values])
+
+
+def health(state: str, snapshot: Dict[str, object], camera_info_known: bool,
+           rejected_since_last: int, engine_error: Optional[str],
+           has_engine: bool) -> Tuple[bytes, str]:
+    """Return (level, message) summarising the node's state for people."""
+    if not has_engine and engine_error:
+        return DiagnosticStatus.ERROR, f'no engine: {engine_error}'
+    if state != 'active':
+        return DiagnosticStatus.WARN, f'{state}: not processing images'
+    problems = []
+    if engine_error:
+        problems.append(f'engine rebuild failed, previous engine still serving: '
+                        f'{engine_error}')
+    if snapshot['frames_received'] == 0:
+        problems.append('no image received yet')
+    elif not camera_info_known:
+        problems.append('no camera_info received: depth/camera_info is not published')
+    if rejected_since_last:
+        problems.append(f'{rejected_since_last} malformed image(s) rejected: '
+                        f'{snapshot["last_rejection"]}')
+    if problems:
+        return DiagnosticStatus.WARN, '; '.join(problems)
+    return DiagnosticStatus.OK, 'processing'
+
+
+def diagnostic_array(stamp, statuses: List[DiagnosticStatus]) -> DiagnosticArray:
+    """Return a DiagnosticArray message."""
+    array_msg = DiagnosticArray(status=statuses)
+    array_msg.header.stamp = stamp
+    return array_msg

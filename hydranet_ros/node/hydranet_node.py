@@ -1,0 +1,518 @@
+"""hydranet_node: camera images in; metric depth, semantic labels and their class map out.
+
+A lifecycle node (``autostart`` configures and activates it at start). Configuring loads the
+model; activating subscribes to ``image`` (or ``image/compressed``) and ``camera_info`` and
+starts the inference thread, which always processes the newest frame and drops older ones.
+Outputs carry the input image's header: ``depth/image`` (32FC1 metres, NaN invalid),
+``depth/camera_info``, ``segmentation/labels``, ``segmentation/color``,
+``segmentation/confidence``, ``segmentation/label_info`` (latched) and ``perception``
+(all of one frame in a hydranet_ros/DepthSegmentation), plus ``/diagnostics``.
+"""
+import gc
+import logging
+import os
+import sys
+import threading
+import time
+from typing import Dict, List, Optional
+
+import rclpy
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import Node as LifecycleNode
+from rclpy.lifecycle import State, TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from rcl_interfaces.msg import SetParametersResult
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from diagnostic_msgs.msg import DiagnosticArray
+from std_msgs.msg import Header
+
+from hydranet_ros.msg import DepthSegmentation, LabelInfo
+
+from ..engine import ImageFormatError, InferenceEngine, overlay_labels
+from ..engine.default_model import default_model_path
+from . import diagnostics, label_info, output_images
+from .camera_info import scale_camera_info
+from .conversions import ImageConversionError, array_to_image
+from .engine_holder import EngineHolder
+from .frame_slot import LatestFrameSlot
+from .inference_worker import InferenceWorker
+from .input_frames import ReceivedFrame, decode_rgb
+from .memory import keep_large_buffers
+from .output_publishers import OutputPublishers
+from .parameters import (ENGINE_PARAMETERS, NodeSettings, PARAMETER_SPECS, SPECS, check_settings,
+                         check_value, descriptor)
+from .qos import input_qos, latched_qos, output_qos
+
+NODE_NAME = 'hydranet_node'
+DIAGNOSTICS_PERIOD_S = 1.0
+DIAGNOSTICS_QOS_DEPTH = 10
+CAMERA_INFO_GRACE_S = 2.0
+WARNING_THROTTLE_S = 10.0
+REJECTION_LOG_PERIOD_S = 5.0
+MAX_REMEMBERED_REJECTIONS = 64
+MS_PER_S = 1000.0
+
+
+class ConfigurationError(ValueError):
+    """A parameter given at start is invalid; the message says which and why."""
+
+
+class HydraNetNode(LifecycleNode):
+    """Lifecycle node that runs HydraNet on camera images (see the module docstring)."""
+
+    def __init__(self, node_name: str = NODE_NAME, **kwargs) -> None:
+        super().__init__(node_name, **kwargs)
+        self._settings = self._declare_parameters()
+        self._state = 'unconfigured'
+        self._stats = diagnostics.NodeStatistics()
+        self._slot: LatestFrameSlot[ReceivedFrame] = LatestFrameSlot()
+        self._worker = InferenceWorker(self._slot, self._process_frame, self._on_worker_error)
+        self._engines: EngineHolder[NodeSettings, InferenceEngine] = EngineHolder(
+            self._build_engine, NodeSettings.engine_key, self._on_engine_swapped,
+            self._on_engine_failed)
+        self._outputs: Optional[OutputPublishers] = None
+        self._label_info_publisher = None
+        self._input_subscriptions: List = []
+        self._camera_info_lock = threading.Lock()
+        self._camera_info: Optional[CameraInfo] = None
+        self._scaled_camera_info: Dict[tuple, CameraInfo] = {}
+        self._first_image_s: Optional[float] = None
+        self._frame_id: Optional[str] = None
+        self._last_image_size: Optional[tuple] = None
+        self._previous_start_s: Optional[float] = None
+        self._previous_end_s: Optional[float] = None
+        self._engine_error: Optional[str] = None
+        self._rejections_reported = 0
+        self._rejection_log_times: Dict[str, float] = {}
+        self._diagnostics_publisher = self.create_publisher(
+            DiagnosticArray, '/diagnostics', DIAGNOSTICS_QOS_DEPTH)
+        self._diagnostics_timer = self.create_timer(DIAGNOSTICS_PERIOD_S,
+                                                    self._publish_diagnostics)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+    # ------------------------------------------------------------------ parameters
+    def _declare_parameters(self) -> NodeSettings:
+        values = {}
+        for spec in PARAMETER_SPECS:
+            values[spec.name] = self.declare_parameter(
+                spec.name, spec.default, descriptor(spec)).value
+        for name, value in values.items():
+            reason = check_value(name, value, check_files=False)
+            if reason:
+                raise ConfigurationError(reason)
+        settings = NodeSettings(**values)
+        reason = check_settings(settings)
+        if reason:
+            raise ConfigurationError(reason)
+        return settings
+
+    def _on_set_parameters(self, parameters: List[Parameter]) -> SetParametersResult:
+        changes = {p.name: p.value for p in parameters if p.name in SPECS}
+        for name, value in changes.items():
+            if SPECS[name].read_only:
+                return SetParametersResult(successful=False,
+                                           reason=f'{name} is read-only; restart the node')
+            reason = check_value(name, value)
+            if reason:
+                return SetParametersResult(successful=False, reason=reason)
+        if not changes:
+            return SetParametersResult(successful=True)
+        settings = self._settings.replace(changes)
+        reason = check_settings(settings)
+        if reason:
+            return SetParametersResult(successful=False, reason=reason)
+        previous, self._settings = self._settings, settings
+        self._apply_settings(previous, settings, changes)
+        return SetParametersResult(successful=True)
+
+    def _apply_settings(self, previous: NodeSettings, settings: NodeSettings,
+                        changes: dict) -> None:
+        if self._state == 'unconfigured':
+            return
+        if self._outputs is not None:
+            self._outputs.sync(settings)
+        if ENGINE_PARAMETERS & set(changes) and self._engines.request(settings):
+            self.get_logger().info(
+                'rebuilding the engine in the background for ' +
+                ', '.join(f'{k}={v!r}' for k, v in changes.items() if k in ENGINE_PARAMETERS) +
+                '; the current engine serves until the new one is ready')
+        if {'confidence_threshold', 'min_depth_m', 'max_depth_m'} & set(changes):
+            self._publish_label_info()
+
+    # ------------------------------------------------------------------ engine
+    def _build_engine(self, settings: NodeSettings) -> InferenceEngine:
+        model = settings.model_path or None
+        if model is None and not os.path.isfile(default_model_path()):
+            raise FileNotFoundError(
+                f'model_path is empty and the bundled default model is missing '
+                f'({default_model_path()}); set model_path to a HydraNet checkpoint')
+        engine = InferenceEngine(
+            model, device=settings.device, backend=settings.backend,
+            precision=settings.precision, input_size=settings.inference_size,
+            threads=settings.threads or None, preset=settings.preset or None,
+            fallback_to_cpu=settings.device_fallback)
+        warm_up_size = settings.inference_size or self._last_image_size
+        if warm_up_size is not None:
+            engine.warm_up(*warm_up_size)
+        return engine
+
+    def _on_engine_swapped(self, engine: InferenceEngine, settings: NodeSettings) -> None:
+        self._engine_error = None
+        self.get_logger().info(f'now serving {label_info.model_name(settings.model_path)} '
+                               f'with {engine.describe()}')
+        self._publish_label_info()
+
+    def _on_engine_failed(self, settings: NodeSettings, error: Exception) -> None:
+        self._engine_error = f'{type(error).__name__}: {error}'
+        serving = self._engines.settings
+        still = (f'still serving {label_info.model_name(serving.model_path)}'
+                 if serving is not None else 'no engine is serving')
+        self.get_logger().error(f'cannot build the engine ({self._engine_error}); {still}')
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_configure(self, state: State) -> TransitionCallbackReturn:
+        """Load the model and create the publishers; FAILURE (never a crash) if it cannot."""
+        settings = self._settings
+        try:
+            engine = self._engines.load(settings)
+        except Exception as error:  # a bad model or device must not kill the node
+            self._engine_error = f'{type(error).__name__}: {error}'
+            self.get_logger().error(f'configure failed: cannot load the model: '
+                                    f'{self._engine_error}')
+            return TransitionCallbackReturn.FAILURE
+        self._engine_error = None
+        self._outputs = OutputPublishers(
+            self, output_qos(settings.output_qos, settings.output_qos_depth))
+        self._outputs.sync(settings)
+        self._label_info_publisher = self.create_publisher(
+            LabelInfo, 'segmentation/label_info', latched_qos())
+        self._state = 'inactive'
+        self.get_logger().info(f'configured: {label_info.model_name(settings.model_path)} '
+                               f'({engine.config.num_classes} classes) with '
+                               f'{engine.describe()}')
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: State) -> TransitionCallbackReturn:
+        """Subscribe to the camera and start the inference thread."""
+        settings = self._settings
+        qos = input_qos(settings.input_qos, settings.input_qos_depth)
+        if settings.use_compressed_input:
+            image_topic = self.resolve_topic_name('image') + '/compressed'
+            self._input_subscriptions.append(self.create_subscription(
+                CompressedImage, image_topic, self._on_image, qos))
+        else:
+            image_topic = self.resolve_topic_name('image')
+            self._input_subscriptions.append(self.create_subscription(
+                Image, 'image', self._on_image, qos))
+        self._input_subscriptions.append(self.create_subscription(
+            CameraInfo, 'camera_info', self._on_camera_info, qos))
+        self._previous_start_s = self._previous_end_s = None
+        self._worker.start()
+        self._state = 'active'
+        self._publish_label_info()
+        self.get_logger().info(f'active: processing {image_topic} with camera_info from '
+                               f'{self.resolve_topic_name("camera_info")}')
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: State) -> TransitionCallbackReturn:
+        """Unsubscribe and stop the inference thread after the frame in progress."""
+        self._state = 'inactive'
+        for subscription in self._input_subscriptions:
+            self.destroy_subscription(subscription)
+        self._input_subscriptions.clear()
+        if not self._worker.stop():
+            self.get_logger().warning('the inference thread did not stop in time')
+        self._slot.clear()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: State) -> TransitionCallbackReturn:
+        """Destroy the publishers and free the engine (and its GPU memory)."""
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: State) -> TransitionCallbackReturn:
+        """Stop everything."""
+        if self._state == 'active':
+            self.on_deactivate(state)
+        self._release()
+        self._state = 'finalized'
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: State) -> TransitionCallbackReturn:
+        """Return to unconfigured after an error in a transition."""
+        self.get_logger().error(f'error in state {state.label}: cleaning up')
+        if self._worker.running:
+            self._worker.stop()
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _release(self) -> None:
+        for subscription in self._input_subscriptions:
+            self.destroy_subscription(subscription)
+        self._input_subscriptions.clear()
+        if self._outputs is not None:
+            self._outputs.destroy()
+            self._outputs = None
+        if self._label_info_publisher is not None:
+            self.destroy_publisher(self._label_info_publisher)
+            self._label_info_publisher = None
+        engine = self._engines.engine
+        self._engines.release()
+        with self._camera_info_lock:
+            self._camera_info = None
+            self._scaled_camera_info.clear()
+        self._state = 'unconfigured'
+        if engine is not None:
+            device = engine.device
+            del engine
+            gc.collect()
+            _empty_cuda_cache(device)
+
+    # ------------------------------------------------------------------ inputs
+    def _on_image(self, msg) -> None:
+        now_s = time.perf_counter()
+        if self._first_image_s is None:
+            self._first_image_s = now_s
+        dropped = self._slot.put(ReceivedFrame(msg, now_s))
+        self._stats.frame_received(now_s, dropped)
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        with self._camera_info_lock:
+            self._camera_info = msg
+            self._scaled_camera_info.clear()
+
+    def _camera_info_for(self, header: Header, width: int, height: int) -> Optional[CameraInfo]:
+        with self._camera_info_lock:
+            info = self._camera_info
+            if info is None:
+                return None
+            key = (width, height)
+            scaled = self._scaled_camera_info.get(key)
+            if scaled is None:
+                scaled = scale_camera_info(info, width, height)
+                self._scaled_camera_info[key] = scaled
+        scaled.header = header
+        return scaled
+
+    # ------------------------------------------------------------------ inference thread
+    def _process_frame(self, frame: ReceivedFrame) -> None:
+        start_s = time.perf_counter()
+        settings = self._settings
+        engine = self._engines.engine
+        outputs = self._outputs
+        if engine is None or outputs is None or self._state != 'active':
+            return
+        if settings.skip_without_subscribers and not outputs.any_subscribed():
+            self._stats.frame_skipped()
+            return
+        try:
+            rgb = decode_rgb(frame)
+        except (ImageConversionError, ImageFormatError) as error:
+            self._reject(frame, str(error))
+            return
+        inference_start_s = time.perf_counter()
+        want_color = settings.publish_color and outputs.subscribed('color') is not None
+        try:
+            prediction = engine.infer(rgb, 'rgb8', with_overlay=False)
+        except Exception as error:  # one bad frame must not stop the stream
+            self._stats.frame_failed()
+            self.get_logger().error(f'inference failed: {type(error).__name__}: {error}',
+                                    throttle_duration_sec=WARNING_THROTTLE_S)
+            return
+        inference_ms = (time.perf_counter() - inference_start_s) * MS_PER_S
+        height, width = rgb.shape[:2]
+        self._last_image_size = (height, width)
+        header = frame.header
+        if header.frame_id != self._frame_id:
+            self._frame_id = header.frame_id
+            self._publish_label_info()
+        unlabeled = label_info.unlabeled_id(prediction.labels.dtype)
+        output_images.limit_depth_range(prediction.depth, settings.min_depth_m,
+                                        settings.max_depth_m)
+        output_images.apply_confidence_threshold(prediction.labels, prediction.confidence,
+                                                 settings.confidence_threshold, unlabeled)
+        overlay = (overlay_labels(rgb, prediction.labels, engine.colors, settings.overlay_alpha)
+                   if want_color else None)
+        with outputs.lock:
+            self._publish_outputs(outputs, settings, header, prediction, overlay, width, height)
+        end_s = time.perf_counter()
+        self._record_times(frame, start_s, end_s, inference_ms)
+
+    def _publish_outputs(self, outputs: OutputPublishers, settings: NodeSettings,
+                         header: Header, prediction, overlay, width: int, height: int) -> None:
+        depth_publisher = outputs.subscribed('depth')
+        labels_publisher = outputs.subscribed('labels')
+        confidence_publisher = outputs.subscribed('confidence')
+        info_publisher = outputs.subscribed('camera_info')
+        bundle_publisher = outputs.subscribed('bundle')
+        color_publisher = outputs.subscribed('color')
+        depth_msg = labels_msg = confidence_msg = None
+        if depth_publisher or bundle_publisher:
+            depth_msg = array_to_image(prediction.depth, '32FC1', header)
+        if labels_publisher or bundle_publisher:
+            labels_msg = array_to_image(prediction.labels,
+                                        output_images.labels_encoding(prediction.labels), header)
+        if confidence_publisher or bundle_publisher:
+            confidence_msg = array_to_image(
+                output_images.confidence_pixels(prediction.confidence,
+                                                settings.confidence_encoding),
+                settings.confidence_encoding, header)
+        info = self._camera_info_for(header, width, height)
+        if info is None:
+            self._warn_missing_camera_info()
+        if depth_publisher:
+            depth_publisher.publish(depth_msg)
+        if info is not None and info_publisher:
+            info_publisher.publish(info)
+        if labels_publisher:
+            labels_publisher.publish(labels_msg)
+        if confidence_publisher:
+            confidence_publisher.publish(confidence_msg)
+        if color_publisher and overlay is not None:
+            color_publisher.publish(array_to_image(overlay, 'rgb8', header))
+        if bundle_publisher:
+            bundle_info = info if info is not None else CameraInfo(header=header, width=width,
+                                                                   height=height)
+            bundle_publisher.publish(DepthSegmentation(
+                header=header, depth=depth_msg, labels=labels_msg, confidence=confidence_msg,
+                camera_info=bundle_info))
+
+    def _record_times(self, frame: ReceivedFrame, start_s: float, end_s: float,
+                      inference_ms: float) -> None:
+        waited_s = 0.0
+        period_ms = None
+        if self._previous_end_s is not None and frame.received_s < self._previous_end_s:
+            # The frame arrived while the previous one was processed: the worker is the limit.
+            waited_s = self._previous_end_s - frame.received_s
+            period_ms = (start_s - self._previous_start_s) * MS_PER_S
+        receive_to_publish_ms = (end_s - frame.received_s) * MS_PER_S
+        stamp = frame.header.stamp
+        now = self.get_clock().now().nanoseconds
+        stamp_to_publish_ms = (now - (stamp.sec * 10**9 + stamp.nanosec)) / 1e6
+        self._stats.frame_published(end_s, diagnostics.FrameTimes(
+            inference_ms=inference_ms, receive_to_publish_ms=receive_to_publish_ms,
+            overhead_ms=receive_to_publish_ms - inference_ms - waited_s * MS_PER_S,
+            stamp_to_publish_ms=stamp_to_publish_ms,
+            frame_age_ms=(start_s - frame.received_s) * MS_PER_S, period_ms=period_ms))
+        self._previous_start_s, self._previous_end_s = start_s, end_s
+
+    def _reject(self, frame: ReceivedFrame, reason: str) -> None:
+        self._stats.frame_rejected(reason)
+        now_s = time.monotonic()
+        last_s = self._rejection_log_times.get(reason)
+        if last_s is not None and now_s - last_s < REJECTION_LOG_PERIOD_S:
+            return
+        if len(self._rejection_log_times) >= MAX_REMEMBERED_REJECTIONS:
+            self._rejection_log_times.clear()
+        self._rejection_log_times[reason] = now_s
+        kind = 'compressed image' if frame.compressed else 'image'
+        self.get_logger().warning(
+            f'rejected a malformed {kind} (stamp {frame.header.stamp.sec}.'
+            f'{frame.header.stamp.nanosec:09d}, frame {frame.header.frame_id!r}): {reason}')
+
+    def _warn_missing_camera_info(self) -> None:
+        if self._first_image_s is None or \
+                time.perf_counter() - self._first_image_s < CAMERA_INFO_GRACE_S:
+            return
+        self.get_logger().warning(
+            f'no camera_info received on {self.resolve_topic_name("camera_info")}: outputs '
+            f'flow, but depth/camera_info is not published (and the perception bundle has '
+            f'an empty calibration) until it arrives; remap camera_info to the calibration '
+            f'topic of the camera', throttle_duration_sec=WARNING_THROTTLE_S)
+
+    def _on_worker_error(self, error: BaseException) -> None:
+        self._stats.frame_failed()
+        self.get_logger().error(f'error while processing a frame: {type(error).__name__}: '
+                                f'{error}', throttle_duration_sec=WARNING_THROTTLE_S)
+
+    # ------------------------------------------------------------------ class map, health
+    def _publish_label_info(self) -> None:
+        publisher = self._label_info_publisher
+        engine = self._engines.engine
+        serving = self._engines.settings
+        if publisher is None or engine is None or serving is None:
+            return
+        settings = self._settings
+        config = engine.config
+        low, high = output_images.effective_depth_range(
+            config.min_depth_m, config.max_depth_m, settings.min_depth_m, settings.max_depth_m)
+        header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self._frame_id or '')
+        publisher.publish(label_info.label_info_message(
+            config, engine.colors, header, settings.confidence_threshold,
+            label_info.unlabeled_id(engine.labels_dtype),
+            label_info.model_name(serving.model_path), low, high))
+
+    def statistics(self) -> Dict[str, object]:
+        """Return the counters and latency figures (as published on /diagnostics)."""
+        return self._stats.snapshot()
+
+    def _publish_diagnostics(self) -> None:
+        snapshot = self._stats.snapshot()
+        engine = self._engines.engine
+        serving = self._engines.settings
+        rejected_since_last = snapshot['frames_rejected'] - self._rejections_reported
+        self._rejections_reported = snapshot['frames_rejected']
+        with self._camera_info_lock:
+            camera_info_known = self._camera_info is not None
+        level, message = diagnostics.health(self._state, snapshot, camera_info_known,
+                                            rejected_since_last, self._engine_error,
+                                            engine is not None)
+        values = [('state', self._state),
+                  ('model', label_info.model_name(serving.model_path) if serving else ''),
+                  ('backend', engine.describe() if engine else ''),
+                  ('device', str(engine.device) if engine else self._settings.device),
+                  ('classes', engine.config.num_classes if engine else 0),
+                  ('engine_rebuilding', self._engines.rebuilding),
+                  ('engine_error', self._engine_error or ''),
+                  ('camera_info_received', camera_info_known)]
+        values += sorted(snapshot.items())
+        status = diagnostics.diagnostic_status(
+            f'{self.get_name()}: depth and segmentation',
+            str(engine.device) if engine else self._settings.device, level, message, values)
+        self._diagnostics_publisher.publish(
+            diagnostics.diagnostic_array(self.get_clock().now().to_msg(), [status]))
+
+
+def _empty_cuda_cache(device) -> None:
+    if getattr(device, 'type', '') != 'cuda':
+        return
+    import torch
+    torch.cuda.empty_cache()
+
+
+def main(args: Optional[List[str]] = None) -> int:
+    """Run the node until shut down; return non-zero if the configuration is unusable."""
+    logging.basicConfig(level=logging.INFO, format='[%(levelname)s] [%(name)s]: %(message)s')
+    keep_large_buffers()
+    rclpy.init(args=args)
+    node = None
+    try:
+        try:
+            node = HydraNetNode()
+        except (ConfigurationError, InvalidParameterTypeException,
+                InvalidParameterValueException) as error:
+            print(f'[hydranet_node] invalid parameter: {error}. Fix it in the parameters file or '
+                  f'the -p override; see config/hydranet.yaml', file=sys.stderr)
+            return 2
+        if node.get_parameter('autostart').value:
+            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                node.get_logger().fatal('could not configure at start (see the error above); '
+                                        'fix the parameters and start again')
+                return 1
+            if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+                node.get_logger().fatal('could not activate at start')
+                return 1
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.on_shutdown(None)
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

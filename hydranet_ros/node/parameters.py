@@ -1,0 +1,224 @@
+"""The node's parameters: names, defaults, descriptors, ranges and validation with reasons."""
+import os
+import re
+from dataclasses import dataclass, fields
+from typing import Any, Mapping, Optional, Tuple, Union
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+from ..engine import BACKENDS, PRECISIONS
+from ..model import PRESETS
+from .qos import INPUT_QOS_CHOICES, OUTPUT_QOS_CHOICES
+
+Value = Union[str, bool, int, float]
+DEVICE_PATTERN = re.compile(r'auto|cpu|cuda(:\d+)?')
+MIN_INFERENCE_SIDE_PX = 32
+MAX_INFERENCE_SIDE_PX = 8192
+MAX_DEPTH_LIMIT_M = 1000.0
+MAX_THREADS = 256
+MAX_QOS_DEPTH = 100
+CONFIDENCE_ENCODINGS = ('32FC1', 'mono8')
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One parameter: its default (which fixes its type), description and constraints."""
+
+    name: str
+    default: Value
+    description: str
+    choices: Tuple[str, ...] = ()
+    value_range: Optional[Tuple[float, float]] = None
+    read_only: bool = False
+    rebuilds_engine: bool = False
+    constraints: str = ''
+
+
+PARAMETER_SPECS: Tuple[ParameterSpec, ...] = (
+    ParameterSpec('model_path', '', 'HydraNet checkpoint (.pth/.pt, published or project '
+                  'format); empty uses the bundled default model', rebuilds_engine=True,
+                  constraints='empty or an existing file'),
+    ParameterSpec('preset', '', 'Published variant whose class names and colours to use with '
+                  'a checkpoint that has none; empty infers it from the weights',
+                  choices=('',) + tuple(PRESETS), rebuilds_engine=True),
+    ParameterSpec('device', 'auto', 'Inference device: auto (first CUDA GPU, else CPU), cpu, '
+                  'cuda or cuda:N', rebuilds_engine=True, constraints='auto, cpu, cuda, cuda:N'),
+    ParameterSpec('device_fallback', True, 'Fall back to the CPU (with a warning) when the '
+                  'requested CUDA device is unavailable, instead of failing',
+                  rebuilds_engine=True),
+    ParameterSpec('backend', 'auto', 'Inference backend: auto (ONNX Runtime on the CPU when '
+                  'installed, else PyTorch), torch or onnxruntime', choices=BACKENDS,
+                  rebuilds_engine=True),
+    ParameterSpec('precision', 'auto', 'Numeric precision: auto (fp16 on GPUs, fp32 on the '
+                  'CPU), fp32, fp16 or bf16 (the last two on CUDA GPUs)', choices=PRECISIONS,
+                  rebuilds_engine=True),
+    ParameterSpec('threads', 0, 'CPU threads for inference; 0 lets the backend choose',
+                  value_range=(0, MAX_THREADS), rebuilds_engine=True),
+    ParameterSpec('inference_width', 0, 'Network input width in pixels (images are resized to '
+                  'it, outputs keep the input resolution); 0 runs at the image size. Takes '
+                  'effect when inference_height is set too',
+                  value_range=(0, MAX_INFERENCE_SIDE_PX), rebuilds_engine=True,
+                  constraints=f'0 or >= {MIN_INFERENCE_SIDE_PX}'),
+    ParameterSpec('inference_height', 0, 'Network input height in pixels; 0 runs at the image '
+                  'size. Takes effect when inference_width is set too',
+                  value_range=(0, MAX_INFERENCE_SIDE_PX), rebuilds_engine=True,
+                  constraints=f'0 or >= {MIN_INFERENCE_SIDE_PX}'),
+    ParameterSpec('min_depth_m', 0.0, 'Depths nearer than this are published as NaN; 0 keeps '
+                  "the model's minimum", value_range=(0.0, MAX_DEPTH_LIMIT_M)),
+    ParameterSpec('max_depth_m', 0.0, 'Depths farther than this are published as NaN; 0 keeps '
+                  "the model's maximum (the model's range is never extended)",
+                  value_range=(0.0, MAX_DEPTH_LIMIT_M),
+                  constraints='0 or greater than min_depth_m'),
+    ParameterSpec('confidence_threshold', 0.0, 'Pixels whose confidence (max softmax '
+                  'probability) is below this are labelled unlabelled (255, or 65535 for 16UC1); '
+                  '0 labels every pixel', value_range=(0.0, 1.0)),
+    ParameterSpec('confidence_encoding', '32FC1', 'Encoding of segmentation/confidence: 32FC1 '
+                  '(0..1) or mono8 (0..255)', choices=CONFIDENCE_ENCODINGS),
+    ParameterSpec('overlay_alpha', 0.5, 'Opacity of the class colours in segmentation/color: '
+                  '0 shows the image, 1 only the colours', value_range=(0.0, 1.0)),
+    ParameterSpec('publish_depth', True, 'Publish depth/image (32FC1 metres, NaN invalid)'),
+    ParameterSpec('publish_camera_info', True, 'Publish depth/camera_info (once camera_info '
+                  'has been received)'),
+    ParameterSpec('publish_labels', True, 'Publish segmentation/labels (mono8, 16UC1 above '
+                  '255 classes)'),
+    ParameterSpec('publish_color', True, 'Publish segmentation/color (rgb8 overlay for people; '
+                  'computed only while subscribed)'),
+    ParameterSpec('publish_confidence', True, 'Publish segmentation/confidence'),
+    ParameterSpec('publish_bundle', True, 'Publish perception (hydranet_ros/DepthSegmentation: '
+                  'depth, labels, confidence and camera_info of one frame)'),
+    ParameterSpec('skip_without_subscribers', True, 'Skip inference while no output image topic '
+                  'has a subscriber'),
+    ParameterSpec('input_qos', 'sensor_data', 'QoS of the image and camera_info subscriptions: '
+                  'sensor_data (= best_effort; accepts reliable and best-effort cameras) or '
+                  'reliable', choices=INPUT_QOS_CHOICES, read_only=True),
+    ParameterSpec('input_qos_depth', 1, 'History depth of the input subscriptions (only the '
+                  'newest frame is processed)', value_range=(1, MAX_QOS_DEPTH), read_only=True),
+    ParameterSpec('output_qos', 'reliable', 'QoS of the output images: reliable (RViz and '
+                  'depth_image_proc subscribe reliable) or best_effort',
+                  choices=OUTPUT_QOS_CHOICES, read_only=True),
+    ParameterSpec('output_qos_depth', 2, 'History depth of the output publishers',
+                  value_range=(1, MAX_QOS_DEPTH), read_only=True),
+    ParameterSpec('use_compressed_input', False, 'Subscribe to <image>/compressed '
+                  '(sensor_msgs/CompressedImage, jpeg or png) instead of the raw image topic',
+                  read_only=True),
+    ParameterSpec('autostart', True, 'Configure and activate the lifecycle node at start; '
+                  'false waits for a lifecycle manager', read_only=True),
+)
+SPECS = {spec.name: spec for spec in PARAMETER_SPECS}
+ENGINE_PARAMETERS = frozenset(spec.name for spec in PARAMETER_SPECS if spec.rebuilds_engine)
+OUTPUTS = ('depth', 'camera_info', 'labels', 'color', 'confidence', 'bundle')
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """Validated values of every parameter."""
+
+    model_path: str
+    preset: str
+    device: str
+    device_fallback: bool
+    backend: str
+    precision: str
+    threads: int
+    inference_width: int
+    inference_height: int
+    min_depth_m: float
+    max_depth_m: float
+    confidence_threshold: float
+    confidence_encoding: str
+    overlay_alpha: float
+    publish_depth: bool
+    publish_camera_info: bool
+    publish_labels: bool
+    publish_color: bool
+    publish_confidence: bool
+    publish_bundle: bool
+    skip_without_subscribers: bool
+    input_qos: str
+    input_qos_depth: int
+    output_qos: str
+    output_qos_depth: int
+    use_compressed_input: bool
+    autostart: bool
+
+    @property
+    def inference_size(self) -> Optional[Tuple[int, int]]:
+        """Return (height, width) of the network input, or None for the image size."""
+        if self.inference_width and self.inference_height:
+            return (self.inference_height, self.inference_width)
+        return None
+
+    def engine_key(self) -> tuple:
+        """Return the values that define an engine; a change needs a new engine."""
+        return tuple(getattr(self, name) for name in sorted(ENGINE_PARAMETERS))
+
+    def publishes(self, output: str) -> bool:
+        """Return whether the output named in OUTPUTS is enabled."""
+        return bool(getattr(self, f'publish_{output}'))
+
+    def replace(self, changes: Mapping[str, Value]) -> 'NodeSettings':
+        """Return a copy with some values changed."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return NodeSettings(**values)
+
+
+def default_settings() -> NodeSettings:
+    """Return the settings made of every default."""
+    return NodeSettings(**{spec.name: spec.default for spec in PARAMETER_SPECS})
+
+
+def _type_name(value: Any) -> str:
+    return {bool: 'bool', int: 'integer', float: 'double', str: 'string'}.get(
+        type(value), type(value).__name__)
+
+
+def check_value(name: str, value: Any, check_files: bool = True) -> Optional[str]:
+    """Return why ``value`` is invalid for parameter ``name``, or None when it is valid."""
+    spec = SPECS.get(name)
+    if spec is None:
+        return f'unknown parameter {name!r}'
+    if type(value) is not type(spec.default):
+        return (f'{name} must be a {_type_name(spec.default)}, got {_type_name(value)} '
+                f'{value!r}')
+    if spec.choices and value not in spec.choices:
+        shown = ', '.join(repr(c) if c == '' else c for c in spec.choices)
+        return f'{name} {value!r} is not one of {shown}'
+    if spec.value_range is not None:
+        low, high = spec.value_range
+        if not low <= value <= high:
+            return f'{name} {value} is outside [{low}, {high}]'
+    if name == 'device' and not DEVICE_PATTERN.fullmatch(value):
+        return f'device {value!r} is not auto, cpu, cuda or cuda:N'
+    if name in ('inference_width', 'inference_height') and 0 < value < MIN_INFERENCE_SIDE_PX:
+        return f'{name} {value} must be 0 (image size) or >= {MIN_INFERENCE_SIDE_PX} px'
+    if name == 'model_path' and value and check_files:
+        path = os.path.expanduser(value)
+        if not os.path.isfile(path):
+            return f'model_path {value!r} is not an existing file'
+    return None
+
+
+def check_settings(settings: NodeSettings) -> Optional[str]:
+    """Return why a combination of values is invalid, or None."""
+    if settings.max_depth_m and settings.max_depth_m <= settings.min_depth_m:
+        return (f'max_depth_m {settings.max_depth_m} must be greater than min_depth_m '
+                f'{settings.min_depth_m} (or 0 for the model maximum)')
+    return None
+
+
+def descriptor(spec: ParameterSpec) -> ParameterDescriptor:
+    """Return the ROS descriptor of a parameter: description, range, read-only flag."""
+    constraints = spec.constraints
+    if spec.choices:
+        constraints = 'one of: ' + ', '.join(repr(c) if c == '' else c for c in spec.choices)
+    result = ParameterDescriptor(name=spec.name, description=spec.description,
+                                 additional_constraints=constraints, read_only=spec.read_only)
+    if spec.value_range is not None:
+        low, high = spec.value_range
+        if isinstance(spec.default, float):
+            result.floating_point_range = [FloatingPointRange(
+                from_value=float(low), to_value=float(high), step=0.0)]
+        else:
+            result.integer_range = [IntegerRange(from_value=int(low), to_value=int(high), step=1)]
+    return result
