@@ -23,6 +23,7 @@ HEADER_LAG_NS = 7_000_000  # header stamps are the capture times, a little befor
 TOOL_TIMEOUT_S = 300
 OUTPUT_TOPICS = ('/hydranet/depth/image', '/hydranet/segmentation/labels',
                  '/hydranet/segmentation/color', '/hydranet/depth/camera_info')
+CONFIDENCE_TOPIC = '/hydranet/segmentation/confidence'
 STORE = get_typestore(Stores.ROS2_KILTED)
 TYPES = STORE.types
 
@@ -140,7 +141,8 @@ def engine(nyud_checkpoint) -> InferenceEngine:
 
 
 def check_outputs(bag: pathlib.Path, source: pathlib.Path, frames: list, processed: list,
-                  engine: InferenceEngine, image_topic: str, end_ns: int = 2**63) -> None:
+                  engine: InferenceEngine, image_topic: str, end_ns: int = 2**63,
+                  confidence: bool = False) -> None:
     """Compare the new bag with the recording (up to ``end_ns``) and with the engine here."""
     recorded = {topic: [entry for entry in messages if entry[0] < end_ns]
                 for topic, messages in read_bag(source).items()}
@@ -148,14 +150,16 @@ def check_outputs(bag: pathlib.Path, source: pathlib.Path, frames: list, process
     for topic, messages in recorded.items():
         assert [(t, m.__msgtype__) for t, m, _ in written[topic]] == \
             [(t, m.__msgtype__) for t, m, _ in messages], topic
-    for topic in OUTPUT_TOPICS:
+    topics = OUTPUT_TOPICS + ((CONFIDENCE_TOPIC,) if confidence else ())
+    assert set(written) == set(recorded) | set(topics)
+    for topic in topics:
         assert len(written[topic]) == len(processed), topic
     inputs = {t: m for t, m, _ in recorded[image_topic]}
     record_times = sorted(inputs)
     for position, index in enumerate(processed):
         record_ns = record_times[index]
         source_header = inputs[record_ns].header
-        outputs = {topic: written[topic][position] for topic in OUTPUT_TOPICS}
+        outputs = {topic: written[topic][position] for topic in topics}
         for topic, (timestamp, message, _) in outputs.items():
             assert timestamp == record_ns, topic
             assert message.header.stamp.sec == source_header.stamp.sec, topic
@@ -182,6 +186,10 @@ def check_outputs(bag: pathlib.Path, source: pathlib.Path, frames: list, process
                               expected.depth[np.isfinite(expected.depth)])
         assert np.array_equal(image_array(labels_msg), expected.labels)
         assert np.array_equal(image_array(color_msg), expected.overlay)
+        if confidence:
+            confidence_msg = outputs[CONFIDENCE_TOPIC][1]
+            assert confidence_msg.encoding == '32FC1'
+            assert np.array_equal(image_array(confidence_msg), expected.confidence)
 
 
 def test_sqlite3_bag_gets_depth_and_labels_with_frame_headers(tmp_path, nyud_checkpoint, engine):
@@ -216,14 +224,14 @@ def test_mcap_bag_of_compressed_images_every_second_frame(tmp_path, nyud_checkpo
     source = tmp_path / 'recording'
     frames = write_bag(source, StoragePlugin.MCAP, compressed=True)
     output = tmp_path / 'processed'
-    result = run_tool(str(source), '-o', str(output), '--model', str(nyud_checkpoint),
+    result = run_tool(str(source), str(output), '--model', str(nyud_checkpoint),
                       '--backend', 'torch', '--device', 'cpu', '--every', '2', '--end', '0.25',
-                      '--quiet')
+                      '--confidence', '--quiet')
     assert result.returncode == 0, result.stderr
     assert result.stdout == ''
     assert list(output.glob('*.mcap')), 'the new bag keeps the MCAP storage'
     check_outputs(output, source, frames, [0, 2], engine, '/camera/image_raw/compressed',
-                  end_ns=FIRST_RECORD_NS + 250_000_000)
+                  end_ns=FIRST_RECORD_NS + 250_000_000, confidence=True)
 
 
 def test_max_frames_and_time_window_bound_the_new_bag(tmp_path, nyud_checkpoint):

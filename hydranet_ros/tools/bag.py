@@ -2,8 +2,9 @@
 
 The new bag holds the recorded topics plus, per processed frame and with the frame's header
 (stamp and frame id) and record time, ``<ns>/depth/image`` (32FC1 metres, NaN invalid),
-``<ns>/segmentation/labels`` (mono8 class ids), ``<ns>/segmentation/color`` (rgb8 overlay) and
-``<ns>/depth/camera_info`` when the bag has the camera's camera_info. Needs no ROS install.
+``<ns>/segmentation/labels`` (mono8 class ids), ``<ns>/segmentation/color`` (rgb8 overlay),
+``<ns>/depth/camera_info`` when the bag has the camera's camera_info and, on request,
+``<ns>/segmentation/confidence`` (32FC1, 0..1): the node's topics. Needs no ROS install.
 """
 import argparse
 import bisect
@@ -37,6 +38,7 @@ OUTPUT_TOPICS = {
     'labels': 'segmentation/labels',
     'color': 'segmentation/color',
     'camera_info': 'depth/camera_info',
+    'confidence': 'segmentation/confidence',
 }
 STORAGES = {'sqlite3': StoragePlugin.SQLITE3, 'mcap': StoragePlugin.MCAP}
 BAG_FORMAT_VERSION = 8
@@ -53,12 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
                     'a new bag with the recorded topics plus depth and segmentation topics.',
         epilog='output topics (under --namespace): '
                + ', '.join(OUTPUT_TOPICS.values())
+               + ' (confidence with --confidence)'
                + '\nexit status: 0 done, 1 some frames failed (reported, others written), '
                  '2 usage, bag or model error')
     parser.add_argument('bag', help='input rosbag2: its folder, or a single .db3/.mcap file')
-    parser.add_argument('-o', '--output', metavar='DIR',
+    parser.add_argument('output_bag', nargs='?', metavar='OUTPUT',
                         help='new bag folder (must not exist; default: <bag>_hydranet beside '
                              'the input)')
+    parser.add_argument('-o', '--output', metavar='DIR', help='the same as OUTPUT')
     parser.add_argument('--list', action='store_true',
                         help='list the topics of the bag and exit')
     parser.add_argument('--topic', metavar='TOPIC',
@@ -73,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help='storage of the new bag (default: the same as the input)')
     parser.add_argument('--outputs-only', action='store_true',
                         help='write only the output topics, not the recorded ones')
+    parser.add_argument('--confidence', action='store_true',
+                        help='also write segmentation/confidence (32FC1, max softmax '
+                             'probability 0..1)')
     window = parser.add_argument_group('which frames')
     window.add_argument('--every', type=positive_int, default=1, metavar='N',
                         help='process every N-th image (default: %(default)s, all)')
@@ -167,11 +174,13 @@ class CameraInfoIndex:
         return self.store.deserialize_cdr(self.raw[max(index, 0)], CAMERA_INFO_TYPE)
 
 
-def output_topics(namespace: str, with_camera_info: bool) -> Dict[str, str]:
+def output_topics(namespace: str, with_camera_info: bool,
+                  with_confidence: bool) -> Dict[str, str]:
     """Return output key -> full topic name under ``namespace``."""
     prefix = '/' + namespace.strip('/') if namespace.strip('/') else ''
+    wanted = {'camera_info': with_camera_info, 'confidence': with_confidence}
     return {key: f'{prefix}/{name}' for key, name in OUTPUT_TOPICS.items()
-            if key != 'camera_info' or with_camera_info}
+            if wanted.get(key, True)}
 
 
 class BagOutput:
@@ -250,6 +259,9 @@ class BagProcessor:
                           image_message(types, header, prediction.labels, labels_encoding))
         self.output.write('color', timestamp,
                           image_message(types, header, prediction.overlay, 'rgb8'))
+        if 'confidence' in self.output.outputs:
+            self.output.write('confidence', timestamp,
+                              image_message(types, header, prediction.confidence, '32FC1'))
         if 'camera_info' in self.output.outputs:
             info = self.camera_infos.lookup(stamp_ns(header))
             self.output.write('camera_info', timestamp,
@@ -285,11 +297,11 @@ def convert(reader: Reader, args: argparse.Namespace, topics: Sequence[TopicSumm
                         if c.topic == info_topic and c.msgtype == CAMERA_INFO_TYPE]
     camera_infos = CameraInfoIndex(reader, info_connections, store)
     start_ns, stop_ns = time_window(reader, args.start, args.end)
-    output_path = args.output or default_output_path(args.bag)
+    output_path = args.output_bag or args.output or default_output_path(args.bag)
     if os.path.exists(output_path):
         raise ToolError(f'output {output_path} exists already; remove it or pass another '
                         f'--output')
-    new_topics = output_topics(args.namespace, len(camera_infos) > 0)
+    new_topics = output_topics(args.namespace, len(camera_infos) > 0, args.confidence)
     clashes = sorted(set(new_topics.values()) & {t.name for t in topics})
     if clashes and not args.outputs_only:
         raise ToolError(f'the bag already has the output topic(s) {", ".join(clashes)}; '
@@ -378,6 +390,8 @@ def run_report(args: argparse.Namespace, output_path: str, image_topic: TopicSum
 
 def run(args: argparse.Namespace) -> int:
     """List topics or convert the bag; return the exit status."""
+    if args.output_bag and args.output and args.output_bag != args.output:
+        raise ToolError(f'two output bags given: {args.output_bag} and --output {args.output}')
     reader = open_reader(args.bag)
     try:
         topics = summarize_topics(reader.connections)
