@@ -192,20 +192,30 @@ def check_outputs(bag: pathlib.Path, source: pathlib.Path, frames: list, process
             assert np.array_equal(image_array(confidence_msg), expected.confidence)
 
 
-def test_sqlite3_bag_gets_depth_and_labels_with_frame_headers(tmp_path, nyud_checkpoint, engine):
-    source = tmp_path / 'recording'
+@pytest.fixture(scope='module')
+def sqlite3_run(tmp_path_factory, nyud_checkpoint) -> dict:
+    """Record a sqlite3 bag of raw images and run the tool on it with PNG files and a summary."""
+    folder = tmp_path_factory.mktemp('sqlite3_run')
+    source = folder / 'recording'
     frames = write_bag(source, StoragePlugin.SQLITE3, compressed=False)
-    output = tmp_path / 'processed'
-    summary_path = tmp_path / 'summary.json'
+    output = folder / 'processed'
     result = run_tool(str(source), '--output', str(output), '--model', str(nyud_checkpoint),
                       '--backend', 'torch', '--device', 'cpu', '--png-dir',
-                      str(tmp_path / 'png'), '--png-outputs', 'labels,depth_npy',
-                      '--summary', str(summary_path))
+                      str(folder / 'png'), '--png-outputs', 'labels,depth_npy',
+                      '--summary', str(folder / 'summary.json'))
+    return {'folder': folder, 'source': source, 'output': output, 'frames': frames,
+            'result': result}
+
+
+def test_sqlite3_bag_gets_depth_and_labels_with_frame_headers(sqlite3_run, engine):
+    result, output, frames = sqlite3_run['result'], sqlite3_run['output'], sqlite3_run['frames']
+    folder = sqlite3_run['folder']
     assert result.returncode == 0, result.stderr
     assert list(output.glob('*.db3')), 'the new bag keeps the sqlite3 storage'
-    check_outputs(output, source, frames, list(range(FRAME_COUNT)), engine, '/camera/image_raw')
+    check_outputs(output, sqlite3_run['source'], frames, list(range(FRAME_COUNT)), engine,
+                  '/camera/image_raw')
 
-    summary = json.loads(summary_path.read_text())
+    summary = json.loads((folder / 'summary.json').read_text())
     assert summary['image_topic'] == '/camera/image_raw'
     assert summary['camera_info_topic'] == '/camera/camera_info'
     assert summary['totals']['processed'] == FRAME_COUNT and summary['failed'] == []
@@ -214,10 +224,34 @@ def test_sqlite3_bag_gets_depth_and_labels_with_frame_headers(tmp_path, nyud_che
                               'nanosec': (FIRST_RECORD_NS - HEADER_LAG_NS) % 10**9}
     assert first['frame_id'] == FRAME_ID and first['ms'] > 0
     assert len(first['classes_top5']) >= 1
-    labels_png = cv2.imread(str(tmp_path / 'png' / '000000_labels.png'), cv2.IMREAD_UNCHANGED)
+    labels_png = cv2.imread(str(folder / 'png' / '000000_labels.png'), cv2.IMREAD_UNCHANGED)
     assert np.array_equal(labels_png, engine.infer(frames[0]).labels)
-    depth_npy = np.load(tmp_path / 'png' / '000000_depth.npy')
+    depth_npy = np.load(folder / 'png' / '000000_depth.npy')
     assert depth_npy.dtype == np.float32 and depth_npy.shape == (FRAME_HEIGHT_PX, FRAME_WIDTH_PX)
+
+
+def test_outputs_deserialize_with_the_ros_client_library(sqlite3_run):
+    serialization = pytest.importorskip('rclpy.serialization')
+    sensor_msgs = pytest.importorskip('sensor_msgs.msg')
+    assert sqlite3_run['result'].returncode == 0, sqlite3_run['result'].stderr
+    checked = set()
+    with Reader(sqlite3_run['output']) as reader:
+        for connection, _, raw in reader.messages():
+            if not connection.topic.startswith('/hydranet/'):
+                continue
+            ours = STORE.deserialize_cdr(raw, connection.msgtype)
+            theirs = serialization.deserialize_message(
+                bytes(raw), getattr(sensor_msgs, connection.msgtype.rsplit('/', 1)[-1]))
+            assert theirs.header.frame_id == ours.header.frame_id == FRAME_ID
+            assert theirs.header.stamp.nanosec == ours.header.stamp.nanosec
+            if connection.msgtype == 'sensor_msgs/msg/Image':
+                assert (theirs.encoding, theirs.width, theirs.height, theirs.step) == \
+                    (ours.encoding, ours.width, ours.height, ours.step)
+                assert bytes(theirs.data) == ours.data.tobytes()
+            else:
+                assert list(theirs.k) == list(ours.k)
+            checked.add(connection.topic)
+    assert checked == set(OUTPUT_TOPICS)
 
 
 def test_mcap_bag_of_compressed_images_every_second_frame(tmp_path, nyud_checkpoint, engine):
