@@ -132,11 +132,16 @@ class HydraNetNode(LifecycleNode):
             return
         if self._outputs is not None:
             self._outputs.sync(settings)
-        if ENGINE_PARAMETERS & set(changes) and self._engines.request(settings):
-            self.get_logger().info(
-                'rebuilding the engine in the background for ' +
-                ', '.join(f'{k}={v!r}' for k, v in changes.items() if k in ENGINE_PARAMETERS) +
-                '; the current engine serves until the new one is ready')
+        if ENGINE_PARAMETERS & set(changes):
+            serving = self._engines.settings
+            if self._engines.request(settings):
+                self.get_logger().info(
+                    'rebuilding the engine in the background for ' +
+                    ', '.join(f'{k}={v!r}' for k, v in changes.items()
+                              if k in ENGINE_PARAMETERS) +
+                    '; the current engine serves until the new one is ready')
+            elif serving is not None and serving.engine_key() == settings.engine_key():
+                self._engine_error = None  # back to what serves: an earlier failure is moot
         if {'confidence_threshold', 'min_depth_m', 'max_depth_m'} & set(changes):
             self._publish_label_info()
 

@@ -91,8 +91,9 @@ PARAMETER_SPECS: Tuple[ParameterSpec, ...] = (
     ParameterSpec('input_qos', 'sensor_data', 'QoS of the image and camera_info subscriptions: '
                   'sensor_data (= best_effort; accepts reliable and best-effort cameras) or '
                   'reliable', choices=INPUT_QOS_CHOICES, read_only=True),
-    ParameterSpec('input_qos_depth', 1, 'History depth of the input subscriptions (only the '
-                  'newest frame is processed)', value_range=(1, MAX_QOS_DEPTH), read_only=True),
+    ParameterSpec('input_qos_depth', 5, 'History depth of the input subscriptions: frames '
+                  'waiting for the node, which counts the ones it drops (only the newest frame '
+                  'is processed)', value_range=(1, MAX_QOS_DEPTH), read_only=True),
     ParameterSpec('output_qos', 'reliable', 'QoS of the output images: reliable (RViz and '
                   'depth_image_proc subscribe reliable) or best_effort',
                   choices=OUTPUT_QOS_CHOICES, read_only=True),
