@@ -91,8 +91,12 @@ def compressed_message(index: int, rgb: np.ndarray):
                                                     data=png.reshape(-1))
 
 
-def write_bag(path: pathlib.Path, storage: StoragePlugin, compressed: bool) -> list:
-    """Record frames, camera_info and an unrelated topic; return the frames."""
+def write_bag(path: pathlib.Path, storage: StoragePlugin, compressed: bool,
+              broken_frames: tuple = ()) -> list:
+    """Record frames, camera_info and an unrelated topic; return the frames.
+
+    Compressed frames listed in ``broken_frames`` hold bytes that are not an image.
+    """
     frames = sample_frames()
     image_topic = '/camera/image_raw/compressed' if compressed else '/camera/image_raw'
     image_type = ('sensor_msgs/msg/CompressedImage' if compressed
@@ -105,6 +109,8 @@ def write_bag(path: pathlib.Path, storage: StoragePlugin, compressed: bool) -> l
         for index, rgb in enumerate(frames):
             record_ns = FIRST_RECORD_NS + index * FRAME_PERIOD_NS
             message = compressed_message(index, rgb) if compressed else image_message(index, rgb)
+            if index in broken_frames:
+                message.data = np.frombuffer(b'not an image', np.uint8)
             writer.write(images, record_ns, STORE.serialize_cdr(message, image_type))
             writer.write(infos, record_ns + 1, STORE.serialize_cdr(
                 camera_info(index), 'sensor_msgs/msg/CameraInfo'))
@@ -305,3 +311,22 @@ def test_list_and_errors_name_the_topics(tmp_path, nyud_checkpoint):
 
     missing_bag = run_tool(str(tmp_path / 'no_bag'))
     assert missing_bag.returncode == 2 and 'does not exist' in missing_bag.stderr
+
+
+def test_undecodable_frame_is_reported_and_the_others_are_written(tmp_path, nyud_checkpoint):
+    source = tmp_path / 'recording'
+    write_bag(source, StoragePlugin.SQLITE3, compressed=True, broken_frames=(1,))
+    output = tmp_path / 'processed'
+    summary_path = tmp_path / 'summary.json'
+    result = run_tool(str(source), str(output), '--model', str(nyud_checkpoint), '--backend',
+                      'torch', '--device', 'cpu', '--max-frames', '3', '--outputs-only',
+                      '--summary', str(summary_path), '--quiet')
+    assert result.returncode == 1
+    assert 'skipped frame 1' in result.stderr and 'cannot be decoded' in result.stderr
+    written = read_bag(output)
+    assert set(written) == set(OUTPUT_TOPICS), '--outputs-only copies no recorded topic'
+    frame_ns = [FIRST_RECORD_NS + FRAME_PERIOD_NS * index for index in (0, 2)]
+    assert [t for t, _, _ in written['/hydranet/depth/image']] == frame_ns
+    summary = json.loads(summary_path.read_text())
+    assert [f['frame'] for f in summary['frames']] == [0, 2]
+    assert [f['frame'] for f in summary['failed']] == [1]

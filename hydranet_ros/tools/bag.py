@@ -17,6 +17,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from rosbags.interfaces import Connection
 from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer
+from rosbags.serde import SerdeError
+from rosbags.typesys import TypesysError
 from rosbags.typesys.store import Typestore
 from tqdm import tqdm
 
@@ -239,15 +241,16 @@ class BagProcessor:
         self.frames: List[Dict] = []
         self.failures: List[Dict] = []
 
-    def process(self, index: int, timestamp: int, msg: Any, msgtype: str) -> None:
+    def process(self, index: int, timestamp: int, raw: bytes, msgtype: str) -> None:
         """Infer one frame and write its output messages (and files); record failures."""
-        header = msg.header
         try:
+            msg = self.output.store.deserialize_cdr(raw, msgtype)
+            header = msg.header
             image = message_to_rgb(msg, msgtype)
             started = time.perf_counter()
             prediction = self.engine.infer(image)
             elapsed_ms = (time.perf_counter() - started) * 1000.0
-        except (MessageConversionError, ImageFormatError) as error:
+        except (MessageConversionError, ImageFormatError, SerdeError) as error:
             self.failures.append({'frame': index, 'bag_time_ns': timestamp, 'error': str(error)})
             tqdm.write(f'{PROG}: skipped frame {index}: {error}', file=sys.stderr)
             return
@@ -291,7 +294,10 @@ def convert(reader: Reader, args: argparse.Namespace, topics: Sequence[TopicSumm
             image_topic: TopicSummary, info_topic: Optional[str]) -> int:
     """Write the new bag; return the exit status."""
     connections = reader.connections
-    store = bag_typestore(connections)
+    try:
+        store = bag_typestore(connections)
+    except TypesysError as error:
+        raise ToolError(f'the message definitions in the bag cannot be used: {error}') from error
     image_connections = {c.id for c in connections if c.topic == image_topic.name}
     info_connections = [c for c in connections
                         if c.topic == info_topic and c.msgtype == CAMERA_INFO_TYPE]
@@ -330,8 +336,7 @@ def convert(reader: Reader, args: argparse.Namespace, topics: Sequence[TopicSumm
                 index, image_index = image_index, image_index + 1
                 if index % args.every:
                     continue
-                processor.process(index, timestamp, store.deserialize_cdr(
-                    raw, connection.msgtype), connection.msgtype)
+                processor.process(index, timestamp, raw, connection.msgtype)
                 progress.update(1)
                 if args.max_frames and len(processor.frames) + len(
                         processor.failures) >= args.max_frames:
