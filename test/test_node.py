@@ -24,6 +24,7 @@ from node_harness import (LATCHED, CameraPublisher, ManagedProcess, RosClient,  
                           request_outputs, sample_rgb, start_node, stamp_key)
 
 NODE = 'hydranet_test_node'
+THREADS = 2
 WIDTH, HEIGHT = 160, 120
 CAMERA_INFO_WIDTH, CAMERA_INFO_HEIGHT = 320, 240  # calibrated at twice the image size
 OUTPUT_TIMEOUT_S = 40.0
@@ -43,7 +44,7 @@ def ros(tmp_path_factory, nyud_checkpoint):
     environment = TestEnvironment(tmp_path_factory.mktemp('node'))
     environment.enter()
     node = start_node(environment, NODE, {'model_path': nyud_checkpoint, 'backend': 'torch',
-                                          'device': 'cpu'})
+                                          'device': 'cpu', 'threads': THREADS})
     client = RosClient('hydranet_test_client')
     try:
         assert node.wait_for_output('active:'), node.output()
@@ -86,9 +87,19 @@ def outputs(client):
 
 
 @pytest.fixture(scope='module')
-def engine(nyud_checkpoint) -> InferenceEngine:
+def torch_threads():
+    """Run reference inference with the node's thread count (results then match exactly)."""
+    import torch
+    previous = torch.get_num_threads()
+    yield THREADS
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope='module')
+def engine(nyud_checkpoint, torch_threads) -> InferenceEngine:
     """Return the engine the node runs, in this process, for reference results."""
-    return InferenceEngine(str(nyud_checkpoint), device='cpu', backend='torch')
+    return InferenceEngine(str(nyud_checkpoint), device='cpu', backend='torch',
+                           threads=torch_threads)
 
 
 @pytest.fixture(scope='module')
@@ -136,12 +147,12 @@ def test_every_output_matches_the_engine_with_the_input_header(camera, outputs, 
     assert all((m.width, m.height) == (WIDTH, HEIGHT) for m in images.values())
 
     depth = image_to_array(received['depth/image'])
-    np.testing.assert_allclose(depth, expected.depth, rtol=1e-4, atol=1e-5, equal_nan=True)
+    np.testing.assert_array_equal(depth, expected.depth)
     assert np.array_equal(np.isnan(depth), np.isnan(expected.depth))
     labels = image_to_array(received['segmentation/labels'])
-    assert np.mean(labels != expected.labels) < 1e-3
-    np.testing.assert_allclose(image_to_array(received['segmentation/confidence']),
-                               expected.confidence, atol=1e-4)
+    assert np.array_equal(labels, expected.labels)
+    np.testing.assert_array_equal(image_to_array(received['segmentation/confidence']),
+                                  expected.confidence)
     expected_overlay = overlay_labels(image, labels, engine.colors, 0.5)
     assert np.array_equal(image_to_array(received['segmentation/color']), expected_overlay)
 
@@ -173,9 +184,8 @@ def test_input_encodings_give_the_engine_result(camera, outputs, engine, image, 
                                OUTPUT_TIMEOUT_S)
     assert received, f'no output for a {encoding} image'
     expected = engine.infer(converted, encoding)
-    assert np.mean(image_to_array(received['segmentation/labels']) != expected.labels) < 1e-3
-    np.testing.assert_allclose(image_to_array(received['depth/image']), expected.depth,
-                               rtol=1e-4, atol=1e-5, equal_nan=True)
+    assert np.array_equal(image_to_array(received['segmentation/labels']), expected.labels)
+    np.testing.assert_array_equal(image_to_array(received['depth/image']), expected.depth)
 
 
 def test_late_subscriber_receives_the_class_map(client, camera, outputs, engine, image):
@@ -278,7 +288,7 @@ def test_runtime_parameters_change_outputs(client, camera, outputs, engine, imag
         received = request_outputs(camera, _frame(image), logs, _calibration(), OUTPUT_TIMEOUT_S)
         labels = image_to_array(received['segmentation/labels'])
         reference = np.where(expected.confidence < threshold, 255, expected.labels)
-        assert np.mean(labels != reference) < 1e-3
+        assert np.array_equal(labels, reference)
         assert 0.3 < np.mean(labels == 255) < 0.7
         depth = image_to_array(received['depth/image'])
         assert np.nanmax(depth) <= max_depth_m
@@ -305,10 +315,11 @@ def test_model_swap_at_run_time_and_failed_rebuild_keeps_serving(
     label_info.clear()
     assert client.set_parameter(NODE, 'model_path', str(kitti_checkpoint)).successful
     assert label_info.wait_for(lambda m: len(m.class_map) == 6, SWAP_TIMEOUT_S), node.output()
-    kitti = InferenceEngine(str(kitti_checkpoint), device='cpu', backend='torch')
+    kitti = InferenceEngine(str(kitti_checkpoint), device='cpu', backend='torch',
+                            threads=THREADS)
     received = request_outputs(camera, _frame(image), logs, _calibration(), OUTPUT_TIMEOUT_S)
-    assert np.mean(image_to_array(received['segmentation/labels'])
-                   != kitti.infer(image).labels) < 1e-3
+    assert np.array_equal(image_to_array(received['segmentation/labels']),
+                          kitti.infer(image).labels)
 
     broken = tmp_path / 'broken.pth'
     broken.write_bytes(b'this is not a checkpoint')
@@ -317,8 +328,8 @@ def test_model_swap_at_run_time_and_failed_rebuild_keeps_serving(
     assert node.wait_for_output('cannot build the engine', SWAP_TIMEOUT_S, after=mark)
     assert 'still serving ckpt_kitti_random.pth' in node.output()[mark:]
     received = request_outputs(camera, _frame(image), logs, _calibration(), OUTPUT_TIMEOUT_S)
-    assert np.mean(image_to_array(received['segmentation/labels'])
-                   != kitti.infer(image).labels) < 1e-3
+    assert np.array_equal(image_to_array(received['segmentation/labels']),
+                          kitti.infer(image).labels)
     values = _latest_diagnostics(client, lambda s, v: v['engine_error'] != '')
     assert 'broken.pth' in values['engine_error']
 
@@ -326,7 +337,7 @@ def test_model_swap_at_run_time_and_failed_rebuild_keeps_serving(
     assert client.set_parameter(NODE, 'model_path', str(nyud_checkpoint)).successful
     assert label_info.wait_for(lambda m: len(m.class_map) == 40, SWAP_TIMEOUT_S)
     received = request_outputs(camera, _frame(image), logs, _calibration(), OUTPUT_TIMEOUT_S)
-    assert np.mean(image_to_array(received['segmentation/labels'])
-                   != engine.infer(image).labels) < 1e-3
+    assert np.array_equal(image_to_array(received['segmentation/labels']),
+                          engine.infer(image).labels)
     values = _latest_diagnostics(client, lambda s, v: v['engine_error'] == '')
     assert values['model'] == 'ckpt_nyud_random.pth'
