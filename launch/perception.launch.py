@@ -3,6 +3,10 @@
     ros2 launch hydranet_ros perception.launch.py camera:=usb_cam rviz:=true
     ros2 launch hydranet_ros perception.launch.py demo_source:=true model_path:=/path/model.pt
 
+The node reads image_topic and camera_info_topic and publishes in its namespace (default
+hydranet): depth/image (32FC1 m), depth/camera_info, segmentation/labels, segmentation/color,
+segmentation/confidence, segmentation/label_info (latched) and perception (DepthSegmentation).
+
 The shipped Fast DDS transport profile (config/fastdds_large_data.xml) is applied to every
 process started here through FASTDDS_DEFAULT_PROFILES_FILE (Fast DDS 3.x: Kilted and later) or
 FASTRTPS_DEFAULT_PROFILES_FILE (Fast DDS 2.x: Humble, Jazzy; both when the version is not
@@ -66,16 +70,17 @@ def launch_setup(context: LaunchContext) -> List[Action]:
         use_sim_time, image_topic, camera_info_topic)
     actions.append(to_node(hydranet, namespace))
 
+    # The camera side keeps its own names: it publishes on the absolute input topics.
     driver = launch_support.camera_driver(value('camera'), image_topic, camera_info_topic,
                                           value('video_device'), use_sim_time)
     if driver is not None:
-        actions.append(to_node(driver, namespace))
+        actions.append(to_node(driver, ''))
     if launch_support.parse_bool(value('demo_source')):
         if driver is not None:
             actions.append(LogInfo(msg=f'demo_source and camera:={driver.package} both publish '
                                        f'on {image_topic}'))
         actions.append(to_node(
-            launch_support.demo_source(image_topic, camera_info_topic, use_sim_time), namespace))
+            launch_support.demo_source(image_topic, camera_info_topic, use_sim_time), ''))
     if launch_support.parse_bool(value('rviz')):
         actions.append(Node(package='rviz2', executable='rviz2', name='rviz2',
                             arguments=['-d', value('rviz_config')],
@@ -86,11 +91,12 @@ def launch_setup(context: LaunchContext) -> List[Action]:
 def generate_launch_description() -> LaunchDescription:
     """Declare the arguments; the actions are created once they are known."""
     arguments = [
-        DeclareLaunchArgument('namespace', default_value='',
-                              description='Namespace of the HydraNet, camera and demo nodes'),
-        DeclareLaunchArgument('node_name', default_value='hydranet',
-                              description='Name of the HydraNet node (key in the params file; '
-                                          'the RViz config expects hydranet)'),
+        DeclareLaunchArgument('namespace', default_value='hydranet',
+                              description='Namespace of the HydraNet node: it publishes '
+                                          '<namespace>/depth/image, <namespace>/segmentation/'
+                                          '... (the RViz config expects hydranet)'),
+        DeclareLaunchArgument('node_name', default_value='hydranet_node',
+                              description='Name of the HydraNet node'),
         DeclareLaunchArgument('image_topic', default_value='/camera/image_raw',
                               description='Input sensor_msgs/Image topic'),
         DeclareLaunchArgument('camera_info_topic', default_value='/camera/camera_info',

@@ -5,8 +5,10 @@ The static checks run everywhere. Loading and running the launch description nee
 those tests are skipped, with the reason, where they are missing.
 """
 import ast
+import json
 from pathlib import Path
 import signal
+import subprocess
 import sys
 from typing import Dict, List
 import xml.etree.ElementTree as ElementTree
@@ -162,11 +164,12 @@ def test_no_camera_driver_for_none_and_error_for_unknown():
 
 def test_hydranet_node_overrides_only_given_values():
     """Load the params file first and override model_path/device only when given."""
-    spec = launch_support.hydranet_node('hydranet', '/p.yaml', '', '', False, '/i', '/c')
+    spec = launch_support.hydranet_node('hydranet_node', '/p.yaml', '', '', False, '/i', '/c')
     assert spec.executable == 'hydranet_node'
     assert spec.parameters == ['/p.yaml', {'autostart': True, 'use_sim_time': False}]
     assert dict(spec.remappings) == {'image': '/i', 'camera_info': '/c'}
-    spec = launch_support.hydranet_node('hydranet', '/p.yaml', '/m.pt', 'cpu', True, '/i', '/c')
+    spec = launch_support.hydranet_node('hydranet_node', '/p.yaml', '/m.pt', 'cpu', True,
+                                        '/i', '/c')
     assert spec.parameters[1] == {'autostart': True, 'use_sim_time': True,
                                   'model_path': '/m.pt', 'device': 'cpu'}
 
@@ -277,37 +280,62 @@ service.include_launch_description(IncludeLaunchDescription(
 sys.exit(service.run())
 """
 
-GRAPH_WATCHER = """
-import sys, time
+OUTPUT_WATCHER = """
+import json, sys, time
 import rclpy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
 rclpy.init()
 node = rclpy.create_node('launch_test_watcher')
-expected, deadline = set(sys.argv[2:]), time.monotonic() + float(sys.argv[1])
-seen = set()
-while time.monotonic() < deadline and not expected <= seen:
+timeout_s, topic, expected = float(sys.argv[1]), sys.argv[2], set(sys.argv[3:])
+depth = []
+node.create_subscription(Image, topic, depth.append,
+                         QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE))
+deadline, seen = time.monotonic() + timeout_s, set()
+while time.monotonic() < deadline and not (depth and expected <= seen):
     rclpy.spin_once(node, timeout_sec=0.2)
     seen = {name for name, _ in node.get_node_names_and_namespaces()}
-print(' '.join(sorted(seen)), flush=True)
-sys.exit(0 if expected <= seen else 1)
+first = depth[0] if depth else None
+print(json.dumps({'nodes': sorted(seen), 'depth_frames': len(depth),
+                  'encoding': first.encoding if first else None,
+                  'frame_id': first.header.frame_id if first else None}), flush=True)
 """
 
 
+def write_checkpoint(path: Path) -> Path:
+    """Write an untrained six-class HydraNet checkpoint (real weights, random values)."""
+    from hydranet_ros.model import build_hydranet, HydraNetConfig, save_hydranet
+
+    names = ('road', 'building', 'vegetation', 'sky', 'person', 'car')
+    colors = ((128, 64, 128), (70, 70, 70), (107, 142, 35), (70, 130, 180), (220, 20, 60),
+              (0, 0, 142))
+    save_hydranet(build_hydranet(HydraNetConfig(
+        num_classes=len(names), class_names=names, class_colors=colors, max_depth_m=80.0)), path)
+    return path
+
+
 def test_launch_runs_node_and_demo_source(launch_api, tmp_path):
-    """Run the launch file with the demo source; both nodes join the graph."""
+    """Run the launch file with the demo source and a model: depth images come out."""
     env = ros_env(tmp_path, unique_domain_id())
     env.setdefault('AMENT_PREFIX_PATH', sys.prefix)
-    launch = start_python(['-c', LAUNCH_RUNNER, str(LAUNCH_FILE), 'demo_source:=true'], env)
+    model_path = write_checkpoint(tmp_path / 'model.pt')
+    launch = start_python(['-c', LAUNCH_RUNNER, str(LAUNCH_FILE), 'demo_source:=true',
+                           f'model_path:={model_path}', 'device:=cpu'], env)
     try:
-        watcher = start_python(['-c', GRAPH_WATCHER, str(NODE_START_TIMEOUT_S), 'hydranet',
+        watcher = start_python(['-c', OUTPUT_WATCHER, str(NODE_START_TIMEOUT_S),
+                                '/hydranet/depth/image', 'hydranet_node',
                                 'hydranet_demo_source'], env)
         output, errors = watcher.communicate(timeout=NODE_START_TIMEOUT_S + 30)
-        assert watcher.returncode == 0, f'nodes seen: {output} {errors[-1000:]}'
+        assert watcher.returncode == 0, errors[-2000:]
+        result = json.loads(output.strip().splitlines()[-1])
     finally:
         launch.send_signal(signal.SIGINT)
         try:
             _, launch_errors = launch.communicate(timeout=30)
-        except Exception:
+        except subprocess.TimeoutExpired:
             launch.kill()
-            launch.communicate()
-            raise
+            _, launch_errors = launch.communicate()
+    assert {'hydranet_node', 'hydranet_demo_source'} <= set(result['nodes']), result
+    assert result['depth_frames'] >= 1, (result, launch_errors[-3000:])
+    assert (result['encoding'], result['frame_id']) == ('32FC1', 'camera_optical_frame')
     assert 'Traceback' not in launch_errors, launch_errors[-3000:]
