@@ -12,6 +12,7 @@ from rosbags.typesys import get_typestore, Stores
 
 from conftest import require_shared, SAMPLES_DIR
 from hydranet_ros.engine import InferenceEngine
+from hydranet_ros.tools import bag as bag_tool
 
 FRAME_COUNT = 4
 FRAME_HEIGHT_PX = 96
@@ -291,26 +292,27 @@ def test_max_frames_and_time_window_bound_the_new_bag(tmp_path, nyud_checkpoint)
     assert [t for t, _, _ in written['/chatter']] == [frame_ns[0] + 2]
 
 
-def test_list_and_errors_name_the_topics(tmp_path, nyud_checkpoint):
+def test_list_and_errors_name_the_topics(tmp_path, nyud_checkpoint, capsys):
     source = tmp_path / 'recording'
     write_bag(source, StoragePlugin.SQLITE3, compressed=False)
-    listed = run_tool(str(source), '--list')
-    assert listed.returncode == 0, listed.stderr
-    assert '* /camera/image_raw' in listed.stdout
-    assert '/chatter' in listed.stdout and 'std_msgs/msg/String' in listed.stdout
+    assert bag_tool.main([str(source), '--list']) == 0
+    listed = capsys.readouterr().out
+    assert '* /camera/image_raw' in listed
+    assert '/chatter' in listed and 'std_msgs/msg/String' in listed
 
-    wrong_topic = run_tool(str(source), '--topic', '/chatter', '--model', str(nyud_checkpoint))
-    assert wrong_topic.returncode == 2
-    assert 'not an image' in wrong_topic.stderr and '/camera/image_raw' in wrong_topic.stderr
+    assert bag_tool.main([str(source), '--topic', '/chatter', '--model',
+                          str(nyud_checkpoint)]) == 2
+    error = capsys.readouterr().err
+    assert 'not an image' in error and '/camera/image_raw' in error
 
-    missing_model = run_tool(str(source), '--model', str(tmp_path / 'nope.pt'),
-                             '-o', str(tmp_path / 'never'))
-    assert missing_model.returncode == 2
-    assert 'does not exist' in missing_model.stderr and '--model' in missing_model.stderr
+    assert bag_tool.main([str(source), '--model', str(tmp_path / 'nope.pt'), '-o',
+                          str(tmp_path / 'never')]) == 2
+    error = capsys.readouterr().err
+    assert 'does not exist' in error and '--model' in error
     assert not (tmp_path / 'never').exists()
 
-    missing_bag = run_tool(str(tmp_path / 'no_bag'))
-    assert missing_bag.returncode == 2 and 'does not exist' in missing_bag.stderr
+    assert bag_tool.main([str(tmp_path / 'no_bag')]) == 2
+    assert 'does not exist' in capsys.readouterr().err
 
 
 def test_undecodable_frame_is_reported_and_the_others_are_written(tmp_path, nyud_checkpoint):

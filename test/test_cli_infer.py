@@ -11,6 +11,7 @@ import pytest
 from conftest import require_shared, SAMPLES_DIR
 from hydranet_ros.engine import InferenceEngine
 from hydranet_ros.model import build_hydranet, get_preset, save_hydranet
+from hydranet_ros.tools import infer as infer_tool
 from hydranet_ros.tools.image_io import find_images, read_image_rgb
 from hydranet_ros.tools.prediction_files import DEFAULT_OUTPUTS, OUTPUT_KINDS, \
     parse_output_kinds
@@ -185,13 +186,18 @@ def test_missing_model_exits_2_with_advice(tmp_path, image_folder):
     assert not out.exists()
 
 
-def test_no_images_and_bad_options_exit_2(tmp_path, nyud_checkpoint):
+def test_no_images_and_bad_options_exit_2(tmp_path, nyud_checkpoint, capsys):
     empty = tmp_path / 'empty'
     empty.mkdir()
-    result = run_tool(empty, '--model', nyud_checkpoint, '--out', tmp_path / 'out')
-    assert result.returncode == 2 and 'no images found' in result.stderr
-    result = run_tool(empty, '--outputs', 'depth,holograms')
-    assert result.returncode == 2 and 'holograms' in result.stderr
+    assert infer_tool.main([str(empty), '--model', str(nyud_checkpoint), '--out',
+                            str(tmp_path / 'out')]) == 2
+    assert 'no images found' in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        infer_tool.main([str(empty), '--outputs', 'depth,holograms'])
+    assert exited.value.code == 2 and 'holograms' in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        infer_tool.main([str(empty), '--input-size', '480'])
+    assert exited.value.code == 2 and 'HEIGHTxWIDTH' in capsys.readouterr().err
 
 
 def test_output_selection_parsing():
