@@ -200,12 +200,15 @@ def test_profile_environment_keeps_a_profile_the_user_set():
 @pytest.fixture
 def launch_api():
     """Return the launch modules, or skip when they are not installed."""
-    reason = ('launch is not installed: it comes with a ROS 2 install, not with the PyPI '
-              'wheels')
-    launch = pytest.importorskip('launch', reason=reason)
-    pytest.importorskip('launch_ros', reason=reason.replace('launch is', 'launch_ros is'))
-    from launch.launch_description_sources import (
-        get_launch_description_from_python_launch_file)
+    # A bare `import launch` would find this repository's launch/ folder as a namespace package.
+    try:
+        import launch
+        from launch.launch_description_sources import (
+            get_launch_description_from_python_launch_file)
+        import launch_ros.actions  # noqa: F401
+    except ImportError as error:
+        pytest.skip(f'launch is not installed: it comes with a ROS 2 install, not with the PyPI '
+                    f'wheels ({error})')
     return launch, get_launch_description_from_python_launch_file
 
 
