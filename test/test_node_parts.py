@@ -1,0 +1,337 @@
+"""The node's parts, tested without a running node.
+
+camera_info scaling, parameters, frame slot, inference worker, engine swapping, diagnostics,
+output images, QoS and the class map.
+"""
+import math
+from pathlib import Path
+import threading
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip('rclpy', reason='rclpy is not installed: the node parts use ROS messages')
+
+import yaml  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
+from rclpy.qos import DurabilityPolicy, ReliabilityPolicy  # noqa: E402
+from sensor_msgs.msg import CameraInfo  # noqa: E402
+from std_msgs.msg import Header  # noqa: E402
+
+from hydranet_ros.engine import InferenceEngine  # noqa: E402
+from hydranet_ros.model import CheckpointError, get_preset  # noqa: E402
+from hydranet_ros.node import diagnostics, label_info, output_images, qos  # noqa: E402
+from hydranet_ros.node.camera_info import camera_info_for_output, scale_camera_info  # noqa: E402
+from hydranet_ros.node.demo_source import camera_info_message, pinhole_matrix  # noqa: E402
+from hydranet_ros.node.engine_holder import EngineHolder  # noqa: E402
+from hydranet_ros.node.frame_slot import LatestFrameSlot  # noqa: E402
+from hydranet_ros.node.inference_worker import InferenceWorker  # noqa: E402
+from hydranet_ros.node.parameters import (ENGINE_PARAMETERS, PARAMETER_SPECS,  # noqa: E402
+                                          NodeSettings, check_settings, check_value,
+                                          default_settings, descriptor)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+WAIT_S = 120.0
+
+
+def _calibration(width=640, height=480) -> CameraInfo:
+    info = camera_info_message(pinhole_matrix(width, height, 70.0), width, height, 'cam')
+    info.k[2] += 7.25  # an off-centre principal point
+    info.p[2] = info.k[2]
+    info.p[3] = -0.12 * info.k[0]  # a right stereo camera: Tx = -fx * baseline
+    info.roi.x_offset, info.roi.y_offset, info.roi.width, info.roi.height = 40, 20, 320, 240
+    return info
+
+
+def _project(k, point):
+    x, y, z = point
+    return k[0] * x / z + k[1] * y / z + k[2], k[4] * y / z + k[5]
+
+
+# ---------------------------------------------------------------- camera_info
+def test_scaled_camera_info_projects_points_where_the_resized_image_shows_them():
+    """A 3D point lands at the resized pixel of its full-resolution projection."""
+    info = _calibration()
+    scaled = scale_camera_info(info, 320, 240)
+    point = (0.7, -0.4, 3.0)
+    u, v = _project(info.k, point)
+    u_half, v_half = _project(scaled.k, point)
+    assert u_half == pytest.approx((u + 0.5) * 0.5 - 0.5)
+    assert v_half == pytest.approx((v + 0.5) * 0.5 - 0.5)
+    assert (scaled.width, scaled.height) == (320, 240)
+    assert scaled.p[0] == pytest.approx(info.p[0] / 2) and scaled.p[3] == pytest.approx(
+        info.p[3] / 2)
+    assert scaled.p[3] / scaled.p[0] == pytest.approx(info.p[3] / info.p[0])  # same baseline
+    assert (scaled.roi.x_offset, scaled.roi.width) == (20, 160)
+    assert list(scaled.d) == list(info.d) and list(scaled.r) == list(info.r)
+    assert info.width == 640, 'the input must not change'
+
+
+def test_same_size_camera_info_is_copied_with_the_image_header():
+    """At the camera's own size only the header changes."""
+    info = _calibration()
+    header = Header(frame_id='camera_optical_frame')
+    header.stamp.sec = 99
+    result = camera_info_for_output(info, header, 640, 480)
+    assert result is not info and result.header == header
+    assert list(result.k) == list(info.k) and list(result.p) == list(info.p)
+
+
+def test_camera_info_without_size_takes_the_output_size():
+    """A camera_info that leaves width/height 0 is given the image's size unscaled."""
+    info = CameraInfo()
+    info.k = [500.0, 0.0, 320.0, 0.0, 500.0, 240.0, 0.0, 0.0, 1.0]
+    result = scale_camera_info(info, 640, 480)
+    assert (result.width, result.height) == (640, 480) and list(result.k) == list(info.k)
+
+
+def test_demo_camera_has_the_requested_field_of_view():
+    """The demo pinhole K gives a 60 degree horizontal field of view."""
+    k = pinhole_matrix(640, 480, 60.0)
+    assert 2 * math.degrees(math.atan(320 / k[0, 0])) == pytest.approx(60.0)
+    info = camera_info_message(k, 640, 480, 'camera_optical_frame')
+    assert list(info.p[:3]) == list(info.k[:3]) and info.header.frame_id == 'camera_optical_frame'
+
+
+# ---------------------------------------------------------------- parameters
+def test_every_parameter_is_described_and_the_yaml_lists_every_default():
+    """config/hydranet.yaml holds each parameter once, with its declared default."""
+    loaded = yaml.safe_load((REPO_ROOT / 'config' / 'hydranet.yaml').read_text())
+    values = loaded['/**']['ros__parameters']
+    assert values == {spec.name: spec.default for spec in PARAMETER_SPECS}
+    for spec in PARAMETER_SPECS:
+        result = descriptor(spec)
+        assert len(result.description) > 20, spec.name
+        if spec.value_range is not None:
+            assert result.floating_point_range or result.integer_range, spec.name
+
+
+def test_descriptors_carry_ranges_and_read_only_flags():
+    """Ranges become Integer/FloatingPointRange; transport settings are read-only."""
+    specs = {spec.name: spec for spec in PARAMETER_SPECS}
+    alpha = descriptor(specs['overlay_alpha'])
+    assert (alpha.floating_point_range[0].from_value,
+            alpha.floating_point_range[0].to_value) == (0.0, 1.0)
+    assert descriptor(specs['threads']).integer_range[0].to_value == 256
+    assert descriptor(specs['input_qos']).read_only
+    assert not descriptor(specs['model_path']).read_only
+    assert 'onnxruntime' in descriptor(specs['backend']).additional_constraints
+
+
+@pytest.mark.parametrize('name, value, reason', [
+    ('overlay_alpha', 1.5, 'outside [0.0, 1.0]'),
+    ('overlay_alpha', 1, 'must be a double, got integer'),
+    ('backend', 'tensorrt', "backend 'tensorrt' is not one of auto, torch, onnxruntime"),
+    ('precision', 'int4', 'not one of'),
+    ('device', 'cuda:x', 'is not auto, cpu, cuda or cuda:N'),
+    ('inference_width', 16, 'must be 0 (image size) or >= 32 px'),
+    ('model_path', '/no/such/file.pth', 'is not an existing file'),
+    ('preset', 'coco', "preset 'coco' is not one of '', nyud40"),
+    ('no_such_parameter', 1, 'unknown parameter'),
+])
+def test_invalid_values_are_explained(name, value, reason):
+    """check_value names the parameter, the value and the rule."""
+    assert reason in check_value(name, value)
+
+
+@pytest.mark.parametrize('name, value', [
+    ('device', 'cuda:1'), ('device', 'cpu'), ('inference_width', 0), ('inference_width', 320),
+    ('model_path', ''), ('preset', 'kitti6'), ('overlay_alpha', 0.0), ('threads', 4)])
+def test_valid_values_pass(name, value):
+    """Values inside the rules have no reason against them."""
+    assert check_value(name, value) is None
+
+
+def test_settings_rules_and_engine_keys():
+    """Depth range order, inference size pairs, and which changes rebuild the engine."""
+    settings = default_settings()
+    assert check_settings(settings) is None
+    assert 'greater than min_depth_m' in check_settings(
+        settings.replace({'min_depth_m': 5.0, 'max_depth_m': 2.0}))
+    assert settings.replace({'inference_width': 320}).inference_size is None
+    assert settings.replace({'inference_width': 320,
+                             'inference_height': 240}).inference_size == (240, 320)
+    for name in ('overlay_alpha', 'publish_color', 'confidence_threshold', 'max_depth_m'):
+        spec_default = getattr(settings, name)
+        other = (not spec_default if isinstance(spec_default, bool) else 0.5)
+        assert settings.replace({name: other}).engine_key() == settings.engine_key(), name
+    assert settings.replace({'device': 'cpu'}).engine_key() != settings.engine_key()
+    assert ENGINE_PARAMETERS >= {'model_path', 'device', 'backend', 'precision',
+                                 'inference_width', 'inference_height'}
+    assert isinstance(settings, NodeSettings) and settings.publishes('bundle')
+
+
+# ---------------------------------------------------------------- frame slot and worker
+def test_slot_keeps_only_the_newest_frame_and_counts_the_dropped():
+    """Three puts before a take: the third comes out, two are counted as dropped."""
+    slot = LatestFrameSlot()
+    assert slot.put(1) is False
+    assert slot.put(2) is True
+    assert slot.put(3) is True
+    assert slot.take(0.0) == 3 and slot.dropped == 2
+    assert slot.take(0.01) is None
+
+
+def test_closing_the_slot_wakes_a_waiting_taker():
+    """close() ends a blocking take at once."""
+    slot = LatestFrameSlot()
+    results = []
+    waiter = threading.Thread(target=lambda: results.append(slot.take(10.0)))
+    waiter.start()
+    time.sleep(0.05)
+    slot.close()
+    waiter.join(2.0)
+    assert results == [None] and not waiter.is_alive()
+    slot.reopen()
+    slot.put('x')
+    assert slot.take(0.0) == 'x'
+
+
+def test_worker_never_falls_behind_and_survives_errors():
+    """A slow consumer sees the newest frames only; an exception does not stop it."""
+    slot = LatestFrameSlot()
+    processed, errors = [], []
+    period_s = 0.05
+
+    def process(item):
+        if item == 'bad':
+            raise ValueError('broken frame')
+        time.sleep(period_s)
+        processed.append(item)
+
+    worker = InferenceWorker(slot, process, errors.append)
+    worker.start()
+    slot.put('bad')
+    time.sleep(0.02)
+    for index in range(20):
+        slot.put(index)
+        time.sleep(period_s / 10)
+    deadline = time.monotonic() + 5.0
+    while (not processed or processed[-1] != 19) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert worker.stop() and not worker.running
+    assert processed[-1] == 19 and len(processed) < 10
+    assert processed == sorted(processed)
+    assert [str(e) for e in errors] == ['broken frame']
+    assert slot.dropped + len(processed) == 20
+
+
+# ---------------------------------------------------------------- engine swapping
+def test_engine_holder_swaps_in_the_background_and_keeps_serving_on_failure(
+        nyud_checkpoint, kitti_checkpoint, tmp_path):
+    """Real engines: a rebuild swaps atomically; a broken checkpoint leaves the old one."""
+    swapped, failed = [], []
+    holder = EngineHolder(lambda path: InferenceEngine(path, device='cpu', backend='torch'),
+                          lambda path: path, lambda e, s: swapped.append(s),
+                          lambda s, e: failed.append(e))
+    first = holder.load(str(nyud_checkpoint))
+    assert holder.engine is first and holder.settings == str(nyud_checkpoint)
+    assert holder.request(str(nyud_checkpoint)) is False
+    assert holder.request(str(kitti_checkpoint)) is True
+    assert holder.engine is first or swapped, 'the old engine serves during the rebuild'
+    assert holder.wait_idle(WAIT_S)
+    assert holder.engine.config.num_classes == 6 and swapped == [str(kitti_checkpoint)]
+    broken = tmp_path / 'broken.pth'
+    broken.write_bytes(b'no weights here')
+    serving = holder.engine
+    assert holder.request(str(broken))
+    assert holder.wait_idle(WAIT_S)
+    assert holder.engine is serving and isinstance(failed[0], CheckpointError)
+    assert 'broken.pth' in holder.last_error
+    holder.release()
+    assert holder.engine is None and holder.request(str(nyud_checkpoint)) is False
+
+
+# ---------------------------------------------------------------- diagnostics
+def test_rate_and_latency_windows():
+    """Rates come from event times; summaries from the stored durations."""
+    rate = diagnostics.RateWindow(window_s=5.0)
+    for index in range(11):
+        rate.add(100.0 + index * 0.1)
+    assert rate.rate_hz(101.0) == pytest.approx(10.0)
+    assert rate.rate_hz(200.0) == 0.0
+    latency = diagnostics.LatencyWindow()
+    assert latency.summary() is None
+    for value in range(1, 101):
+        latency.add(value)
+    summary = latency.summary()
+    assert summary['mean'] == pytest.approx(50.5) and summary['max'] == 100.0
+    assert summary['p99'] == pytest.approx(99.01)
+
+
+def test_statistics_count_drops_rejections_and_stale_frames():
+    """Counters and the stale rule: a frame older than the inference period is stale."""
+    stats = diagnostics.NodeStatistics()
+    stats.frame_received(1.0, False)
+    stats.frame_received(1.1, True)
+    stats.frame_rejected('bad size')
+    times = dict(inference_ms=50.0, receive_to_publish_ms=60.0, overhead_ms=2.0,
+                 stamp_to_publish_ms=61.0)
+    stats.frame_published(1.2, diagnostics.FrameTimes(frame_age_ms=40.0, period_ms=55.0,
+                                                      **times))
+    stats.frame_published(1.3, diagnostics.FrameTimes(frame_age_ms=70.0, period_ms=55.0,
+                                                      **times))
+    snapshot = stats.snapshot(1.3)
+    assert snapshot['frames_received'] == 2 and snapshot['frames_dropped'] == 1
+    assert snapshot['frames_rejected'] == 1 and snapshot['last_rejection'] == 'bad size'
+    assert snapshot['frames_processed'] == 2 and snapshot['frames_stale'] == 1
+    assert snapshot['overhead_ms_p99'] == pytest.approx(2.0)
+
+
+def test_health_levels_say_what_is_wrong():
+    """OK while processing; WARN naming the problem; ERROR without an engine."""
+    snapshot = diagnostics.NodeStatistics().snapshot()
+    assert diagnostics.health('unconfigured', snapshot, False, 0, 'missing.pth', False)[0] \
+        == DiagnosticStatus.ERROR
+    snapshot['frames_received'] = 5
+    snapshot['last_rejection'] = 'unsupported encoding'
+    level, message = diagnostics.health('active', snapshot, False, 2, None, True)
+    assert level == DiagnosticStatus.WARN
+    assert 'no camera_info' in message and '2 malformed' in message
+    assert diagnostics.health('active', snapshot, True, 0, None, True) == (
+        DiagnosticStatus.OK, 'processing')
+    status = diagnostics.diagnostic_status('n: x', 'cpu', DiagnosticStatus.OK, 'ok',
+                                           [('rate', 29.97123), ('count', 3)])
+    assert [(v.key, v.value) for v in status.values] == [('rate', '29.97'), ('count', '3')]
+
+
+# ---------------------------------------------------------------- outputs and class map
+def test_depth_range_threshold_and_confidence_encodings():
+    """Overrides narrow the depth range; low-confidence pixels become unlabelled."""
+    depth = np.array([[0.2, 1.0, 5.0, np.nan]], np.float32)
+    result = output_images.limit_depth_range(depth.copy(), 0.5, 4.0)
+    assert np.isnan(result[0, [0, 2, 3]]).all() and result[0, 1] == 1.0
+    assert np.isnan(output_images.limit_depth_range(depth.copy(), 0.0, 0.0)).sum() == 1
+    labels = np.array([[1, 2, 3]], np.uint8)
+    confidence = np.array([[0.2, 0.6, 0.9]], np.float32)
+    assert output_images.apply_confidence_threshold(labels, confidence, 0.5, 255).tolist() \
+        == [[255, 2, 3]]
+    assert output_images.confidence_pixels(confidence, 'mono8').tolist() == [[51, 153, 230]]
+    assert output_images.labels_encoding(np.zeros(1, np.uint16)) == '16UC1'
+    assert output_images.effective_depth_range(0.0, 10.0, 0.5, 20.0) == (0.5, 10.0)
+
+
+def test_label_info_lists_every_class_with_name_and_colour():
+    """The class map of a preset: ids, names, colours, unlabelled id and depth range."""
+    config = get_preset('kitti6')
+    colors = np.asarray(config.class_colors, np.uint8)
+    msg = label_info.label_info_message(config, colors, Header(frame_id='cam'), 0.3,
+                                        label_info.unlabeled_id(np.uint8), 'model.pth', 0.0, 80.0)
+    assert [(c.class_id, c.class_name) for c in msg.class_map] == list(
+        enumerate(config.class_names))
+    assert (msg.class_map[2].r, msg.class_map[2].g, msg.class_map[2].b) == config.class_colors[2]
+    assert msg.unlabeled_id == 255 and label_info.unlabeled_id(np.uint16) == 65535
+    assert msg.threshold == pytest.approx(0.3) and msg.max_depth_m == 80.0
+    assert label_info.model_name('') == 'bundled default model'
+
+
+def test_qos_profiles():
+    """Cameras in with sensor-data QoS; outputs reliable; class map latched."""
+    assert qos.input_qos('sensor_data', 5).reliability == ReliabilityPolicy.BEST_EFFORT
+    assert qos.input_qos('reliable', 1).reliability == ReliabilityPolicy.RELIABLE
+    assert qos.output_qos('reliable', 2).depth == 2
+    assert qos.output_qos('best_effort', 2).reliability == ReliabilityPolicy.BEST_EFFORT
+    assert qos.latched_qos().durability == DurabilityPolicy.TRANSIENT_LOCAL
+    with pytest.raises(ValueError, match='unknown output QoS'):
+        qos.output_qos('sensor_data', 1)
