@@ -122,6 +122,9 @@ def build_parser():
     run.add_argument('--max-minutes', type=float, default=0.0,
                      help='stop (with a resumable last.pt) after this much wall time (0: no '
                           'limit)')
+    run.add_argument('--max-steps', type=int, default=0,
+                     help='stop (with a resumable last.pt) after this many optimiser steps in '
+                          'all (0: no limit)')
     run.add_argument('--threads', type=int, default=None,
                      help='torch CPU threads (default: torch decides)')
     run.add_argument('--device', default='cpu', help='torch device, e.g. cpu or cuda')
@@ -207,7 +210,8 @@ def main(argv=None):
         schedule=args.schedule, warmup_steps=args.warmup_steps, depth_loss=args.depth_loss,
         grad_clip=args.grad_clip, monitor=args.monitor, patience=args.patience,
         eval_every=args.eval_every, checkpoint_every_steps=args.checkpoint_every,
-        log_every_steps=args.log_every, max_minutes=args.max_minutes, seed=args.seed,
+        log_every_steps=args.log_every, max_minutes=args.max_minutes,
+        max_steps=args.max_steps, seed=args.seed,
         notes={'command': 'hydranet-train ' + ' '.join(argv if argv is not None
                                                        else sys.argv[1:]),
                'train_samples': len(train_source),

@@ -7,6 +7,7 @@ Checkpoints are written with ``save_hydranet`` in the project format, so ``best.
 """
 import math
 import os
+import signal
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -49,6 +50,7 @@ class TrainSettings:
     checkpoint_every_steps: int = 200
     log_every_steps: int = 20
     max_minutes: float = 0.0
+    max_steps: int = 0
     seed: int = 0
     notes: dict = field(default_factory=dict)
 
@@ -113,6 +115,7 @@ class Trainer:
         self.global_step = 0
         self.train_seconds = 0.0
         self.images_seen = 0
+        self.stop_signal = None
 
     # ------------------------------------------------------------------ checkpoints
     def _extra(self, with_state):
@@ -224,8 +227,27 @@ class Trainer:
         flat['score'] = _score(flat)
         return flat
 
+    def _on_signal(self, number, frame):
+        self.stop_signal = signal.Signals(number).name
+
     def fit(self, dry_run=False):
-        """Train until the epochs are done, early stopping fires or time runs out."""
+        """Train until the epochs are done, early stopping fires or time runs out.
+
+        SIGTERM and SIGINT stop after the current step with a resumable ``last.pt``.
+        """
+        previous = {}
+        for number in (signal.SIGTERM, signal.SIGINT):
+            try:
+                previous[number] = signal.signal(number, self._on_signal)
+            except ValueError:  # not the main thread
+                pass
+        try:
+            return self._fit(dry_run)
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+    def _fit(self, dry_run):
         settings = self.settings
         deadline = (time.monotonic() + 60.0 * settings.max_minutes
                     if settings.max_minutes > 0 else math.inf)
@@ -239,7 +261,7 @@ class Trainer:
                        total=self.steps_per_epoch, initial=self.step_in_epoch,
                        desc=f'epoch {self.epoch + 1}/{settings.epochs}', unit='batch',
                        dynamic_ncols=True, mininterval=5.0)
-            out_of_time = False
+            interrupted = ''
             for step, batch in bar:
                 step_start = time.perf_counter()
                 values = self.train_step(batch)
@@ -265,13 +287,18 @@ class Trainer:
                 if (settings.checkpoint_every_steps
                         and self.global_step % settings.checkpoint_every_steps == 0):
                     self.save(LAST_CHECKPOINT, with_state=True)
-                if time.monotonic() > deadline:
-                    out_of_time = True
+                if self.stop_signal:
+                    interrupted = f'stopped by {self.stop_signal}'
+                elif time.monotonic() > deadline:
+                    interrupted = f'time limit of {settings.max_minutes} min'
+                elif settings.max_steps and self.global_step >= settings.max_steps:
+                    interrupted = f'step limit of {settings.max_steps} steps'
+                if interrupted:
                     break
             bar.close()
-            if out_of_time:
+            if interrupted:
                 self.save(LAST_CHECKPOINT, with_state=True)
-                stop_reason = f'time limit of {settings.max_minutes} min'
+                stop_reason = interrupted
                 break
             epoch_seconds = time.perf_counter() - epoch_start
             self.epoch += 1
