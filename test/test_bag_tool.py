@@ -7,6 +7,7 @@ import sys
 import cv2
 import numpy as np
 import pytest
+import torch
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import get_typestore, Stores
 
@@ -22,6 +23,8 @@ FIRST_RECORD_NS = 1_700_000_000_000_000_000
 FRAME_PERIOD_NS = 100_000_000
 HEADER_LAG_NS = 7_000_000  # header stamps are the capture times, a little before recording
 TOOL_TIMEOUT_S = 300
+THREADS = 2  # the tool and the reference engine here: results then match exactly
+ENGINE_ARGS = ('--backend', 'torch', '--device', 'cpu', '--threads', str(THREADS))
 OUTPUT_TOPICS = ('/hydranet/depth/image', '/hydranet/segmentation/labels',
                  '/hydranet/segmentation/color', '/hydranet/depth/camera_info')
 CONFIDENCE_TOPIC = '/hydranet/segmentation/confidence'
@@ -141,10 +144,18 @@ def image_array(message) -> np.ndarray:
 
 
 @pytest.fixture(scope='module')
-def engine(nyud_checkpoint) -> InferenceEngine:
-    """Return the engine the tool is run with (torch on the CPU, fp32)."""
+def fixed_threads():
+    """Run reference inference here with the tool's thread count; restore it afterwards."""
+    previous = torch.get_num_threads()
+    yield THREADS
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope='module')
+def engine(nyud_checkpoint, fixed_threads) -> InferenceEngine:
+    """Return the engine the tool is run with (torch on the CPU, fp32, same thread count)."""
     return InferenceEngine(str(nyud_checkpoint), device='cpu', backend='torch',
-                           precision='fp32')
+                           precision='fp32', threads=fixed_threads)
 
 
 def check_outputs(bag: pathlib.Path, source: pathlib.Path, frames: list, processed: list,
@@ -207,7 +218,7 @@ def sqlite3_run(tmp_path_factory, nyud_checkpoint) -> dict:
     frames = write_bag(source, StoragePlugin.SQLITE3, compressed=False)
     output = folder / 'processed'
     result = run_tool(str(source), '--output', str(output), '--model', str(nyud_checkpoint),
-                      '--backend', 'torch', '--device', 'cpu', '--png-dir',
+                      *ENGINE_ARGS, '--png-dir',
                       str(folder / 'png'), '--png-outputs', 'labels,depth_npy',
                       '--summary', str(folder / 'summary.json'))
     return {'folder': folder, 'source': source, 'output': output, 'frames': frames,
@@ -266,7 +277,7 @@ def test_mcap_bag_of_compressed_images_every_second_frame(tmp_path, nyud_checkpo
     frames = write_bag(source, StoragePlugin.MCAP, compressed=True)
     output = tmp_path / 'processed'
     result = run_tool(str(source), str(output), '--model', str(nyud_checkpoint),
-                      '--backend', 'torch', '--device', 'cpu', '--every', '2', '--end', '0.25',
+                      *ENGINE_ARGS, '--every', '2', '--end', '0.25',
                       '--confidence', '--quiet')
     assert result.returncode == 0, result.stderr
     assert result.stdout == ''
@@ -280,7 +291,7 @@ def test_max_frames_and_time_window_bound_the_new_bag(tmp_path, nyud_checkpoint)
     write_bag(source, StoragePlugin.SQLITE3, compressed=False)
     output = tmp_path / 'processed'
     result = run_tool(str(source), '-o', str(output), '--model', str(nyud_checkpoint),
-                      '--backend', 'torch', '--device', 'cpu', '--start', '0.05',
+                      *ENGINE_ARGS, '--start', '0.05',
                       '--max-frames', '2', '--storage', 'mcap', '--quiet')
     assert result.returncode == 0, result.stderr
     assert list(output.glob('*.mcap')), '--storage chooses the storage of the new bag'
@@ -320,8 +331,8 @@ def test_undecodable_frame_is_reported_and_the_others_are_written(tmp_path, nyud
     write_bag(source, StoragePlugin.SQLITE3, compressed=True, broken_frames=(1,))
     output = tmp_path / 'processed'
     summary_path = tmp_path / 'summary.json'
-    result = run_tool(str(source), str(output), '--model', str(nyud_checkpoint), '--backend',
-                      'torch', '--device', 'cpu', '--max-frames', '3', '--outputs-only',
+    result = run_tool(str(source), str(output), '--model', str(nyud_checkpoint), *ENGINE_ARGS,
+                      '--max-frames', '3', '--outputs-only',
                       '--summary', str(summary_path), '--quiet')
     assert result.returncode == 1
     assert 'skipped frame 1' in result.stderr and 'cannot be decoded' in result.stderr

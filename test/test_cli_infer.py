@@ -7,6 +7,7 @@ import sys
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from conftest import require_shared, SAMPLES_DIR
 from hydranet_ros.engine import InferenceEngine
@@ -20,6 +21,8 @@ TOOL_TIMEOUT_S = 300
 SMALL_SIZE_PX = (160, 120)  # width, height
 ALPHA = 0.7
 CHECKPOINT_SEED = 7
+THREADS = 2  # the tool and the reference engine here: results then match exactly
+ENGINE_ARGS = ('--backend', 'torch', '--device', 'cpu', '--threads', str(THREADS))
 
 
 def tool_command() -> list:
@@ -42,10 +45,18 @@ def sample_rgb() -> np.ndarray:
 
 
 @pytest.fixture(scope='module')
-def engine(nyud_checkpoint) -> InferenceEngine:
-    """Return the engine the tool is run with (torch on the CPU, fp32)."""
+def fixed_threads():
+    """Run reference inference here with the tool's thread count; restore it afterwards."""
+    previous = torch.get_num_threads()
+    yield THREADS
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope='module')
+def engine(nyud_checkpoint, fixed_threads) -> InferenceEngine:
+    """Return the engine the tool is run with (torch on the CPU, fp32, same thread count)."""
     return InferenceEngine(str(nyud_checkpoint), device='cpu', backend='torch',
-                           precision='fp32', overlay_alpha=ALPHA)
+                           precision='fp32', threads=fixed_threads, overlay_alpha=ALPHA)
 
 
 @pytest.fixture(scope='module')
@@ -68,7 +79,7 @@ def folder_run(image_folder, nyud_checkpoint, tmp_path_factory):
     out = tmp_path_factory.mktemp('out')
     sample = require_shared(SAMPLES_DIR / 'nyud_joint' / '000464.png')
     result = run_tool(image_folder, sample, '--recursive', '--out', out, '--model',
-                      nyud_checkpoint, '--backend', 'torch', '--device', 'cpu',
+                      nyud_checkpoint, *ENGINE_ARGS,
                       '--alpha', ALPHA)
     summary = json.loads((out / 'summary.json').read_text())
     return result, out, summary
@@ -147,8 +158,7 @@ def test_files_match_the_engine(folder_run, image_folder, engine):
     assert summary['totals']['processed'] == 4 and summary['totals']['failed'] == 1
 
 
-def test_three_task_model_writes_normals_and_confidence(tmp_path):
-    torch = pytest.importorskip('torch')
+def test_three_task_model_writes_normals_and_confidence(tmp_path, fixed_threads):
     torch.manual_seed(CHECKPOINT_SEED)
     model = build_hydranet(get_preset('nyud40_three')).eval()
     checkpoint = tmp_path / 'three.pt'
@@ -157,15 +167,15 @@ def test_three_task_model_writes_normals_and_confidence(tmp_path):
     image_path = tmp_path / 'frame.png'
     cv2.imwrite(str(image_path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     out = tmp_path / 'out'
-    result = run_tool(image_path, '--out', out, '--model', checkpoint, '--backend', 'torch',
-                      '--device', 'cpu', '--outputs', 'normals,confidence,labels',
+    result = run_tool(image_path, '--out', out, '--model', checkpoint, *ENGINE_ARGS,
+                      '--outputs', 'normals,confidence,labels',
                       '--input-size', '64x96', '--quiet')
     assert result.returncode == 0, result.stderr
     assert result.stdout == ''
     assert sorted(p.name for p in out.iterdir()) == [
         'frame_confidence.png', 'frame_labels.png', 'frame_normals.png', 'summary.json']
     expected = InferenceEngine(str(checkpoint), device='cpu', backend='torch',
-                               input_size=(64, 96)).infer(image)
+                               input_size=(64, 96), threads=fixed_threads).infer(image)
     normals = cv2.imread(str(out / 'frame_normals.png'))
     assert normals.shape == (72, 96, 3)
     confidence = cv2.imread(str(out / 'frame_confidence.png'), cv2.IMREAD_UNCHANGED)
