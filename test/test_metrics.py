@@ -64,9 +64,10 @@ def test_depth_metrics_by_hand():
 def test_invalid_predictions_count_as_far_and_are_clamped():
     metrics = DepthMetrics(max_depth_m=10.0)
     metrics.update(np.array([np.nan, -3.0, 20.0]), np.array([5.0, 5.0, 5.0]))
+    metrics.update(np.array([0.0001]), np.array([5.0]))
     summary = metrics.summary()
-    # NaN -> 10, -3 -> 0.001, 20 -> 10.
-    expected = (5.0 / 5 + 4.999 / 5 + 5.0 / 5) / 3
+    # NaN and -3 are not depths: far end, 10; 20 is clamped to 10; 0.0001 to 0.001.
+    expected = (5.0 / 5 + 5.0 / 5 + 5.0 / 5 + 4.999 / 5) / 4
     assert summary['abs_rel'] == pytest.approx(expected)
     assert np.isfinite(summary['rmse_log'])
 

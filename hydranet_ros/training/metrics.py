@@ -2,11 +2,14 @@
 
 Segmentation: per-class IoU = TP / (TP + FP + FN) over pixels whose label is not ignored; mIoU
 averages the classes that occur in the ground truth or the prediction; pixel accuracy =
-correct / labelled. Depth (Eigen et al. 2014), over valid pixels only (finite ground truth
-inside (min_depth_m, max_depth_m]; predictions clamped to that range, non-finite predictions
-count as the range's far end): AbsRel = mean |p - t| / t, SqRel = mean (p - t)^2 / t,
+correct / labelled.
+
+Depth (Eigen et al. 2014), over valid pixels only (finite ground truth inside
+(min_depth_m, max_depth_m]): AbsRel = mean |p - t| / t, SqRel = mean (p - t)^2 / t,
 RMSE = sqrt(mean (p - t)^2), RMSE-log = sqrt(mean (ln p - ln t)^2), delta_k = fraction with
-max(p / t, t / p) < 1.25^k for k = 1, 2, 3. All averages are over pixels of the whole set.
+max(p / t, t / p) < 1.25^k for k = 1, 2, 3. Predictions are clamped to the range; predictions
+that are no depth (NaN, inf, <= 0: what the engine reports as invalid) count as the range's far
+end. All averages are over the pixels of the whole set.
 """
 import numpy as np
 
@@ -89,7 +92,9 @@ class DepthMetrics:
         valid = self.valid_mask(truth_m)
         far = self.max_depth_m if np.isfinite(self.max_depth_m) else np.nanmax(truth_m[valid],
                                                                                initial=1.0)
-        prediction = np.where(np.isfinite(prediction_m), prediction_m, far)[valid]
+        with np.errstate(invalid='ignore'):
+            usable = np.isfinite(prediction_m) & (prediction_m > 0.0)
+        prediction = np.where(usable, prediction_m, far)[valid]
         lower = max(self.min_depth_m, MIN_PREDICTION_M)
         return np.clip(prediction, lower, far), truth_m[valid]
 
