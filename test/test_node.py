@@ -341,3 +341,35 @@ def test_model_swap_at_run_time_and_failed_rebuild_keeps_serving(
                           engine.infer(image).labels)
     values = _latest_diagnostics(client, lambda s, v: v['engine_error'] == '')
     assert values['model'] == 'ckpt_nyud_random.pth'
+
+
+def test_inference_size_and_device_changes_rebuild_the_engine(
+        client, camera, outputs, node, nyud_checkpoint, image):
+    """Apply a network input size at run time; fail a GPU rebuild without fallback, serving on.
+
+    (The GPU part runs on machines without CUDA.)
+    """
+    import torch
+    logs = {t: outputs[t] for t in ('depth/image', 'segmentation/labels')}
+    mark = len(node.output())
+    results = client.set_parameters(NODE, {'inference_width': 64, 'inference_height': 48})
+    assert all(r.successful for r in results), [r.reason for r in results]
+    assert node.wait_for_output('network input 64x48', SWAP_TIMEOUT_S, after=mark)
+    small = InferenceEngine(str(nyud_checkpoint), device='cpu', backend='torch',
+                            input_size=(48, 64), threads=THREADS)
+    received = request_outputs(camera, _frame(image), logs, _calibration(), OUTPUT_TIMEOUT_S)
+    labels = image_to_array(received['segmentation/labels'])
+    assert labels.shape == (HEIGHT, WIDTH)
+    assert np.array_equal(labels, small.infer(image).labels)
+    results = client.set_parameters(NODE, {'inference_width': 0, 'inference_height': 0})
+    assert all(r.successful for r in results)
+    if torch.cuda.is_available():
+        return
+    mark = len(node.output())
+    results = client.set_parameters(NODE, {'device_fallback': False, 'device': 'cuda'})
+    assert all(r.successful for r in results)
+    assert node.wait_for_output('cannot build the engine', SWAP_TIMEOUT_S, after=mark)
+    assert 'CUDA is not available' in node.output()[mark:]
+    assert request_outputs(camera, _frame(image), logs, _calibration(), OUTPUT_TIMEOUT_S)
+    results = client.set_parameters(NODE, {'device_fallback': True, 'device': 'cpu'})
+    assert all(r.successful for r in results)

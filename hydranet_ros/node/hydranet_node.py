@@ -165,7 +165,7 @@ class HydraNetNode(LifecycleNode):
     def _on_engine_swapped(self, engine: InferenceEngine, settings: NodeSettings) -> None:
         self._engine_error = None
         self.get_logger().info(f'now serving {label_info.model_name(settings.model_path)} '
-                               f'with {engine.describe()}')
+                               f'with {engine.describe()}, {_network_input(settings)}')
         self._publish_label_info()
 
     def _on_engine_failed(self, settings: NodeSettings, error: Exception) -> None:
@@ -195,7 +195,7 @@ class HydraNetNode(LifecycleNode):
         self._state = 'inactive'
         self.get_logger().info(f'configured: {label_info.model_name(settings.model_path)} '
                                f'({engine.config.num_classes} classes) with '
-                               f'{engine.describe()}')
+                               f'{engine.describe()}, {_network_input(settings)}')
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:
@@ -477,6 +477,11 @@ class HydraNetNode(LifecycleNode):
             str(engine.device) if engine else self._settings.device, level, message, values)
         self._diagnostics_publisher.publish(
             diagnostics.diagnostic_array(self.get_clock().now().to_msg(), [status]))
+
+
+def _network_input(settings: NodeSettings) -> str:
+    size = settings.inference_size
+    return f'network input {size[1]}x{size[0]}' if size else 'network input at image size'
 
 
 def _empty_cuda_cache(device) -> None:

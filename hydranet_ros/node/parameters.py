@@ -151,7 +151,9 @@ class NodeSettings:
 
     def engine_key(self) -> tuple:
         """Return the values that define an engine; a change needs a new engine."""
-        return tuple(getattr(self, name) for name in sorted(ENGINE_PARAMETERS))
+        sized = ('inference_width', 'inference_height')
+        return tuple(getattr(self, name) for name in sorted(ENGINE_PARAMETERS)
+                     if name not in sized) + (self.inference_size,)
 
     def publishes(self, output: str) -> bool:
         """Return whether the output named in OUTPUTS is enabled."""
