@@ -16,6 +16,7 @@ from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from hydranet_ros.engine import InferenceEngine, overlay_labels  # noqa: E402
+from hydranet_ros.model import HydraNetConfig, build_hydranet, save_hydranet  # noqa: E402
 from hydranet_ros.msg import DepthSegmentation, LabelInfo  # noqa: E402
 from hydranet_ros.node.camera_info import scale_camera_info  # noqa: E402
 from hydranet_ros.node.conversions import array_to_image, image_to_array  # noqa: E402
@@ -373,3 +374,30 @@ def test_inference_size_and_device_changes_rebuild_the_engine(
     assert request_outputs(camera, _frame(image), logs, _calibration(), OUTPUT_TIMEOUT_S)
     results = client.set_parameters(NODE, {'device_fallback': True, 'device': 'cpu'})
     assert all(r.successful for r in results)
+
+
+def test_more_than_255_classes_give_16uc1_labels(client, camera, outputs, node, image,
+                                                 nyud_checkpoint, tmp_path):
+    """A 300-class model publishes 16UC1 labels and 65535 as the unlabelled id."""
+    torch = pytest.importorskip('torch')
+    torch.manual_seed(300)
+    wide = tmp_path / 'classes300.pth'
+    save_hydranet(build_hydranet(HydraNetConfig(num_classes=300, max_depth_m=10.0)), wide)
+    label_info = client.subscribe('segmentation/label_info', LabelInfo, LATCHED)
+    label_info.clear()
+    try:
+        assert client.set_parameter(NODE, 'model_path', str(wide)).successful
+        info = label_info.wait_for(lambda m: len(m.class_map) == 300, SWAP_TIMEOUT_S)
+        assert info is not None, node.output()
+        assert info.unlabeled_id == 65535 and info.class_map[299].class_name == 'class_299'
+        logs = {t: outputs[t] for t in ('segmentation/labels', 'perception')}
+        received = request_outputs(camera, _frame(image), logs, _calibration(), OUTPUT_TIMEOUT_S)
+        labels_msg = received['segmentation/labels']
+        assert labels_msg.encoding == '16UC1' and labels_msg.step == 2 * WIDTH
+        assert received['perception'].labels.encoding == '16UC1'
+        expected = InferenceEngine(str(wide), device='cpu', backend='torch', threads=THREADS)
+        assert np.array_equal(image_to_array(labels_msg), expected.infer(image).labels)
+    finally:
+        label_info.clear()
+        assert client.set_parameter(NODE, 'model_path', str(nyud_checkpoint)).successful
+        assert label_info.wait_for(lambda m: len(m.class_map) == 40, SWAP_TIMEOUT_S)

@@ -448,10 +448,6 @@ class HydraNetNode(LifecycleNode):
             label_info.unlabeled_id(engine.labels_dtype),
             label_info.model_name(serving.model_path), low, high))
 
-    def statistics(self) -> Dict[str, object]:
-        """Return the counters and latency figures (as published on /diagnostics)."""
-        return self._stats.snapshot()
-
     def _publish_diagnostics(self) -> None:
         snapshot = self._stats.snapshot()
         engine = self._engines.engine
