@@ -24,6 +24,8 @@ from .preprocess import normalise_nchw
 
 LOGGER = logging.getLogger(__name__)
 ONNX_OPSET = 17
+# Part of every cache file name: change it whenever the export or its graph rewrite changes.
+EXPORT_VERSION = 2
 CACHE_ENV = 'HYDRANET_CACHE_DIR'
 MAX_CACHED_SESSIONS = 4
 ONNX_PRECISIONS = ('fp32', 'int8')
@@ -60,8 +62,53 @@ def pictures_fingerprint(pictures: Sequence[np.ndarray]) -> str:
     return digest.hexdigest()[:8]
 
 
-def export_onnx(model: nn.Module, path: str, batch: int, height: int, width: int) -> None:
-    """Export ``model`` for a fixed (batch, 3, height, width) input; write atomically."""
+def isolate_clips(graph_model):
+    """Give each Clip that does not follow a Conv an identity depthwise 1x1 Conv before it.
+
+    ONNX Runtime keeps convolutions, pools, additions and upsampling in its blocked NCHWc
+    layout, but not a standalone Clip (the decoder's ReLU6 after a sum): each one sends the
+    decoder back to NCHW, and every CRP stage then pays two layout conversions. ONNX Runtime
+    fuses a Conv followed by a Clip, so the identity Conv (weight 1, bias 0: exact) keeps the
+    whole graph blocked. Returns the number of Clips changed; ``graph_model`` needs shapes.
+    """
+    from onnx import helper, numpy_helper
+    graph = graph_model.graph
+    channels = {value.name: value.type.tensor_type.shape.dim[1].dim_value
+                for value in list(graph.value_info) + list(graph.input)
+                if len(value.type.tensor_type.shape.dim) == 4}
+    producers = {output: node for node in graph.node for output in node.output}
+    nodes, changed = [], 0
+    for node in graph.node:
+        if node.op_type != 'Clip':
+            nodes.append(node)
+            continue
+        source = producers.get(node.input[0])
+        count = channels.get(node.input[0], 0)
+        if (source is None or source.op_type != 'Conv') and count:
+            weight = numpy_helper.from_array(np.ones((count, 1, 1, 1), np.float32),
+                                             f'{node.name}_identity_weight')
+            bias = numpy_helper.from_array(np.zeros(count, np.float32),
+                                           f'{node.name}_identity_bias')
+            graph.initializer.extend([weight, bias])
+            bridged = f'{node.input[0]}_identity'
+            nodes.append(helper.make_node('Conv', [node.input[0], weight.name, bias.name],
+                                          [bridged], name=f'{node.name}_identity',
+                                          group=count, kernel_shape=[1, 1]))
+            node.input[0] = bridged
+            changed += 1
+        nodes.append(node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return changed
+
+
+def export_onnx(model: nn.Module, path: str, batch: int, height: int, width: int,
+                blocked_clips: bool = True) -> None:
+    """Export ``model`` for a fixed (batch, 3, height, width) input; write atomically.
+
+    ``blocked_clips`` applies :func:`isolate_clips` (same outputs within float rounding).
+    """
+    import onnx
     directory = os.path.dirname(path)
     os.makedirs(directory, exist_ok=True)
     example = torch.zeros(batch, 3, height, width)
@@ -75,6 +122,10 @@ def export_onnx(model: nn.Module, path: str, batch: int, height: int, width: int
             torch.onnx.export(model, (example,), partial, dynamo=False,
                               opset_version=ONNX_OPSET, input_names=[INPUT_NAME],
                               output_names=output_names)
+        if blocked_clips:
+            graph_model = onnx.shape_inference.infer_shapes(onnx.load(partial))
+            if isolate_clips(graph_model):
+                onnx.save(graph_model, partial)
         os.replace(partial, path)
     finally:
         if os.path.exists(partial):
@@ -132,7 +183,8 @@ class OnnxRuntimeBackend(Backend):
                    precision: Optional[str] = None) -> str:
         """Return the cache path of the exported network for one input shape and precision."""
         precision = precision or self.precision
-        stem = f'hydranet_{self.fingerprint}_{batch}x{height}x{width}_op{ONNX_OPSET}'
+        stem = (f'hydranet_{self.fingerprint}_{batch}x{height}x{width}_op{ONNX_OPSET}'
+                f'v{EXPORT_VERSION}')
         if precision == 'int8':
             from .quantization import QUANTIZATION_RECIPE
             calibration = (pictures_fingerprint(self.calibration_pictures)
@@ -152,14 +204,16 @@ class OnnxRuntimeBackend(Backend):
             export_onnx(self.model, path, batch, height, width)
             return
         from .quantization import QuantizationError, quantize_int8
-        fp32_path = self.model_path(batch, height, width, 'fp32')
-        if not os.path.exists(fp32_path):
-            self._create_file(fp32_path, shape, 'fp32')
-        try:
-            quantize_int8(fp32_path, path, self.calibration_pictures, batch, height, width,
-                          self._normalise, INPUT_NAME)
-        except QuantizationError as error:
-            raise BackendError(str(error)) from error
+        os.makedirs(self.cache_dir, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.cache_dir) as scratch:
+            # Integer convolutions do not use the blocked layout: quantize the plain graph.
+            plain = os.path.join(scratch, 'plain.onnx')
+            export_onnx(self.model, plain, batch, height, width, blocked_clips=False)
+            try:
+                quantize_int8(plain, path, self.calibration_pictures, batch, height, width,
+                              self._normalise, INPUT_NAME)
+            except QuantizationError as error:
+                raise BackendError(str(error)) from error
 
     def _open(self, path: str):
         options = self._ort.SessionOptions()
@@ -185,10 +239,6 @@ class OnnxRuntimeBackend(Backend):
             LOGGER.warning('cached ONNX model %s is unusable (%s); creating it again', path,
                            error)
             os.remove(path)
-            if self.precision == 'int8':  # The fp32 source may be the corrupt one.
-                fp32_path = self.model_path(batch, height, width, 'fp32')
-                if os.path.exists(fp32_path):
-                    os.remove(fp32_path)
             self._create_file(path, shape, self.precision)
             session = self._open(path)
         if len(self._sessions) >= MAX_CACHED_SESSIONS:
