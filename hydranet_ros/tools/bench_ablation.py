@@ -1,0 +1,143 @@
+"""What each CPU optimisation contributes: the forward pass in successive variants.
+
+Every variant runs the same normalised input with the same weights, and the variants are timed
+in turns (round robin), so that a busy machine slows all of them alike and their ratios stay
+meaningful. Used by ``hydranet-bench --ablation``; one JSON line per variant.
+"""
+import copy
+import os
+import tempfile
+import time
+import warnings
+from typing import Callable, Dict, List, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..engine.onnx_backend import export_onnx, INPUT_NAME, ONNX_OPSET
+from ..engine.preprocess import normalise_nchw
+from ..model import HydraNet
+from ..model.fusion import fold_batchnorm
+
+Forward = Callable[[], Dict[str, np.ndarray]]
+MS_PER_S = 1000.0
+
+
+def _torch_forward(model: nn.Module, x: torch.Tensor) -> Forward:
+    def forward() -> Dict[str, np.ndarray]:
+        with torch.no_grad():
+            return {task: value.float().numpy() for task, value in model(x).items()}
+    return forward
+
+
+def _export_dynamic(model: nn.Module, path: str, x: torch.Tensor) -> None:
+    """Export as the first engine did: batch dimension dynamic, graph not rewritten."""
+    with torch.no_grad():
+        names = list(model(x).keys())
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        torch.onnx.export(model, (x,), path, dynamo=False, opset_version=ONNX_OPSET,
+                          input_names=[INPUT_NAME], output_names=names,
+                          dynamic_axes={name: {0: 'batch'} for name in [INPUT_NAME] + names})
+
+
+def _ort_forward(path: str, x: np.ndarray, threads: int, spin_wait: bool) -> Forward:
+    import onnxruntime
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry('session.intra_op.allow_spinning',
+                                     '1' if spin_wait else '0')
+    session = onnxruntime.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+    names = [output.name for output in session.get_outputs()]
+
+    def forward() -> Dict[str, np.ndarray]:
+        return dict(zip(names, session.run(names, {INPUT_NAME: x})))
+    return forward
+
+
+def ablation_variants(model: HydraNet, reference: nn.Module, images: np.ndarray, threads: int,
+                      workdir: str, with_int8: bool = True) -> List[Tuple[str, str, Forward]]:
+    """Return (name, what changed, forward) from the upstream forward to the shipped paths."""
+    from ..engine.onnx_backend import OnnxRuntimeBackend
+    batch, height, width, _ = images.shape
+    x_numpy = normalise_nchw(images, model.config.mean, model.config.std)
+    x = torch.from_numpy(x_numpy)
+    x_last = x.contiguous(memory_format=torch.channels_last)
+    last = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
+    folded_last = fold_batchnorm(model).to(memory_format=torch.channels_last)
+    dynamic = os.path.join(workdir, 'dynamic.onnx')
+    _export_dynamic(model, dynamic, x)
+    static_plain = os.path.join(workdir, 'static_plain.onnx')
+    export_onnx(model, static_plain, batch, height, width, blocked_clips=False)
+    static = os.path.join(workdir, 'static.onnx')
+    export_onnx(model, static, batch, height, width)
+    reference_static = os.path.join(workdir, 'reference_static.onnx')
+    export_onnx(reference, reference_static, batch, height, width)
+    variants = [
+        ('upstream_eager', 'PyTorch eager NCHW, plain 5x5 max-pools (the published forward)',
+         _torch_forward(reference, x)),
+        ('eager_separable_pools', '+ 5x5 max-pool as 1x5 then 5x1 (bit-identical)',
+         _torch_forward(model, x)),
+        ('eager_channels_last', '+ channels_last memory layout', _torch_forward(last, x_last)),
+        ('torch_folded_channels_last', '+ batch norm folded into the convolutions (the torch '
+         'backend)', _torch_forward(folded_last, x_last)),
+        ('ort_dynamic_batch', 'ONNX Runtime, export with a dynamic batch dimension',
+         _ort_forward(dynamic, x_numpy, threads, False)),
+        ('ort_static_shapes', '+ one export per input shape (static shapes)',
+         _ort_forward(static_plain, x_numpy, threads, False)),
+        ('ort_blocked_relu6', '+ identity conv before each standalone ReLU6 (whole graph in '
+         'NCHWc; the shipped fp32 path)', _ort_forward(static, x_numpy, threads, False)),
+        ('ort_blocked_relu6_spinning', '+ thread spinning on',
+         _ort_forward(static, x_numpy, threads, True)),
+        ('ort_plain_5x5_pools', 'shipped ONNX path but with plain 5x5 max-pools',
+         _ort_forward(reference_static, x_numpy, threads, False)),
+    ]
+    if with_int8:
+        int8 = OnnxRuntimeBackend(model, torch.device('cpu'), 'int8', threads=threads,
+                                  cache_dir=workdir)
+        session = int8.session(batch, height, width)
+        names = [output.name for output in session.get_outputs()]
+        variants.append(('ort_int8', 'ONNX Runtime static int8 (QDQ, per-channel weights; '
+                         'not exact)',
+                         lambda: dict(zip(names, session.run(names, {INPUT_NAME: x_numpy})))))
+    return variants
+
+
+def run_ablation(model: HydraNet, reference: nn.Module, images: np.ndarray, threads: int,
+                 repeats: int, warmup: int, with_int8: bool = True) -> List[dict]:
+    """Time every variant in turns; return one record per variant (agreement included)."""
+    torch.set_num_threads(threads)
+    with tempfile.TemporaryDirectory() as workdir:
+        variants = ablation_variants(model, reference, images, threads, workdir, with_int8)
+        expected = variants[0][2]()
+        outputs = {}
+        for name, _, forward in variants:
+            for _ in range(warmup):
+                forward()
+            outputs[name] = forward()
+        times: Dict[str, List[float]] = {name: [] for name, _, _ in variants}
+        for _ in range(repeats):
+            for name, _, forward in variants:
+                started = time.perf_counter()
+                forward()
+                times[name].append((time.perf_counter() - started) * MS_PER_S)
+    reference_ms = float(np.median(times[variants[0][0]]))
+    records = []
+    for name, change, _ in variants:
+        values = np.asarray(times[name])
+        result = outputs[name]
+        records.append({
+            'ablation': name, 'change': change, 'threads': threads,
+            'batch': images.shape[0], 'height': images.shape[1], 'width': images.shape[2],
+            'median_ms': float(np.median(values)), 'p90_ms': float(np.percentile(values, 90)),
+            'min_ms': float(values.min()),
+            'speedup_vs_reference': reference_ms / float(np.median(values)),
+            'label_agreement': float((result['segm'].argmax(1)
+                                      == expected['segm'].argmax(1)).mean()),
+            'max_abs_diff': float(max(np.abs(result[k] - expected[k]).max() for k in expected)),
+            'repeats': repeats,
+        })
+    return records
