@@ -11,8 +11,8 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 RATE_WINDOW_S = 5.0
 WINDOW_SAMPLES = 300
-LATENCY_NAMES = ('inference', 'receive_to_publish', 'overhead', 'stamp_to_publish',
-                 'frame_age', 'period')
+LATENCY_NAMES = ('inference', 'receive_to_publish', 'overhead', 'decode', 'publish',
+                 'stamp_to_publish', 'frame_age', 'period')
 
 
 class RateWindow:
@@ -55,7 +55,12 @@ class LatencyWindow:
 
 @dataclass
 class FrameTimes:
-    """Timings of one processed frame, in milliseconds."""
+    """Timings of one processed frame, in milliseconds.
+
+    ``overhead_ms`` is the node's own share of receive-to-publish: without inference and
+    without the wait for the previous frame; ``decode_ms`` and ``publish_ms`` are two parts of
+    it (message to pixels; outputs to messages and publishing them).
+    """
 
     inference_ms: float
     receive_to_publish_ms: float
@@ -63,6 +68,8 @@ class FrameTimes:
     stamp_to_publish_ms: float
     frame_age_ms: float
     period_ms: Optional[float]
+    decode_ms: float = 0.0
+    publish_ms: float = 0.0
 
 
 @dataclass
@@ -114,6 +121,8 @@ class NodeStatistics:
             self.latencies['inference'].add(times.inference_ms)
             self.latencies['receive_to_publish'].add(times.receive_to_publish_ms)
             self.latencies['overhead'].add(times.overhead_ms)
+            self.latencies['decode'].add(times.decode_ms)
+            self.latencies['publish'].add(times.publish_ms)
             self.latencies['stamp_to_publish'].add(times.stamp_to_publish_ms)
             self.latencies['frame_age'].add(times.frame_age_ms)
             if times.period_ms is not None:

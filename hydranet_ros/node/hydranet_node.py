@@ -317,6 +317,7 @@ class HydraNetNode(LifecycleNode):
             self._reject(frame, str(error))
             return
         inference_start_s = time.perf_counter()
+        decode_ms = (inference_start_s - start_s) * MS_PER_S
         want_color = settings.publish_color and outputs.subscribed('color') is not None
         try:
             prediction = engine.infer(rgb, 'rgb8', with_overlay=False)
@@ -339,10 +340,12 @@ class HydraNetNode(LifecycleNode):
                                                  settings.confidence_threshold, unlabeled)
         overlay = (overlay_labels(rgb, prediction.labels, engine.colors, settings.overlay_alpha)
                    if want_color else None)
+        publish_start_s = time.perf_counter()
         with outputs.lock:
             self._publish_outputs(outputs, settings, header, prediction, overlay, width, height)
         end_s = time.perf_counter()
-        self._record_times(frame, start_s, end_s, inference_ms)
+        self._record_times(frame, start_s, end_s, inference_ms, decode_ms,
+                           (end_s - publish_start_s) * MS_PER_S)
 
     def _publish_outputs(self, outputs: OutputPublishers, settings: NodeSettings,
                          header: Header, prediction, overlay, width: int, height: int) -> None:
@@ -384,7 +387,7 @@ class HydraNetNode(LifecycleNode):
                 camera_info=bundle_info))
 
     def _record_times(self, frame: ReceivedFrame, start_s: float, end_s: float,
-                      inference_ms: float) -> None:
+                      inference_ms: float, decode_ms: float, publish_ms: float) -> None:
         waited_s = 0.0
         period_ms = None
         if self._previous_end_s is not None and frame.received_s < self._previous_end_s:
@@ -399,7 +402,8 @@ class HydraNetNode(LifecycleNode):
             inference_ms=inference_ms, receive_to_publish_ms=receive_to_publish_ms,
             overhead_ms=receive_to_publish_ms - inference_ms - waited_s * MS_PER_S,
             stamp_to_publish_ms=stamp_to_publish_ms,
-            frame_age_ms=(start_s - frame.received_s) * MS_PER_S, period_ms=period_ms))
+            frame_age_ms=(start_s - frame.received_s) * MS_PER_S, period_ms=period_ms,
+            decode_ms=decode_ms, publish_ms=publish_ms))
         self._previous_start_s, self._previous_end_s = start_s, end_s
 
     def _reject(self, frame: ReceivedFrame, reason: str) -> None:
