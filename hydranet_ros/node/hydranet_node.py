@@ -9,7 +9,6 @@ Outputs carry the input image's header: ``depth/image`` (32FC1 metres, NaN inval
 (all of one frame in a hydranet_ros/DepthSegmentation), plus ``/diagnostics``.
 """
 import gc
-import logging
 import os
 import sys
 import threading
@@ -43,6 +42,7 @@ from .output_publishers import OutputPublishers
 from .parameters import (ENGINE_PARAMETERS, NodeSettings, PARAMETER_SPECS, SPECS, check_settings,
                          check_value, descriptor)
 from .qos import input_qos, latched_qos, output_qos
+from .ros_logging import forward_package_logs
 
 NODE_NAME = 'hydranet_node'
 DIAGNOSTICS_PERIOD_S = 1.0
@@ -493,7 +493,6 @@ def _empty_cuda_cache(device) -> None:
 
 def main(args: Optional[List[str]] = None) -> int:
     """Run the node until shut down; return non-zero if the configuration is unusable."""
-    logging.basicConfig(level=logging.INFO, format='[%(levelname)s] [%(name)s]: %(message)s')
     keep_large_buffers()
     rclpy.init(args=args)
     node = None
@@ -505,6 +504,7 @@ def main(args: Optional[List[str]] = None) -> int:
             print(f'[hydranet_node] invalid parameter: {error}. Fix it in the parameters file or '
                   f'the -p override; see config/hydranet.yaml', file=sys.stderr)
             return 2
+        forward_package_logs(node.get_logger().get_child('engine'))
         if node.get_parameter('autostart').value:
             if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
                 node.get_logger().fatal('could not configure at start (see the error above); '
