@@ -71,11 +71,12 @@ def ablation_variants(model: HydraNet, reference: nn.Module, images: np.ndarray,
     dynamic = os.path.join(workdir, 'dynamic.onnx')
     _export_dynamic(model, dynamic, x)
     static_plain = os.path.join(workdir, 'static_plain.onnx')
-    export_onnx(model, static_plain, batch, height, width, blocked_clips=False)
-    static = os.path.join(workdir, 'static.onnx')
-    export_onnx(model, static, batch, height, width)
-    reference_static = os.path.join(workdir, 'reference_static.onnx')
-    export_onnx(reference, reference_static, batch, height, width)
+    export_onnx(model, static_plain, batch, height, width, blocked_clips=False,
+                square_pools=False)
+    static_blocked = os.path.join(workdir, 'static_blocked.onnx')
+    export_onnx(model, static_blocked, batch, height, width, square_pools=False)
+    shipped = os.path.join(workdir, 'shipped.onnx')
+    export_onnx(model, shipped, batch, height, width)
     variants = [
         ('upstream_eager', 'PyTorch eager NCHW, plain 5x5 max-pools (the published forward)',
          _torch_forward(reference, x)),
@@ -84,16 +85,16 @@ def ablation_variants(model: HydraNet, reference: nn.Module, images: np.ndarray,
         ('eager_channels_last', '+ channels_last memory layout', _torch_forward(last, x_last)),
         ('torch_folded_channels_last', '+ batch norm folded into the convolutions (the torch '
          'backend)', _torch_forward(folded_last, x_last)),
-        ('ort_dynamic_batch', 'ONNX Runtime, export with a dynamic batch dimension',
-         _ort_forward(dynamic, x_numpy, threads, False)),
+        ('ort_dynamic_batch', 'ONNX Runtime, export with a dynamic batch dimension, '
+         'separable pools', _ort_forward(dynamic, x_numpy, threads, False)),
         ('ort_static_shapes', '+ one export per input shape (static shapes)',
          _ort_forward(static_plain, x_numpy, threads, False)),
         ('ort_blocked_relu6', '+ identity conv before each standalone ReLU6 (whole graph in '
-         'NCHWc; the shipped fp32 path)', _ort_forward(static, x_numpy, threads, False)),
-        ('ort_blocked_relu6_spinning', '+ thread spinning on',
-         _ort_forward(static, x_numpy, threads, True)),
-        ('ort_plain_5x5_pools', 'shipped ONNX path but with plain 5x5 max-pools',
-         _ort_forward(reference_static, x_numpy, threads, False)),
+         'NCHWc)', _ort_forward(static_blocked, x_numpy, threads, False)),
+        ('ort_square_pools', '+ one-pass 5x5 max-pools (the shipped fp32 path)',
+         _ort_forward(shipped, x_numpy, threads, False)),
+        ('ort_square_pools_spinning', '+ thread spinning on',
+         _ort_forward(shipped, x_numpy, threads, True)),
     ]
     if with_int8:
         int8 = OnnxRuntimeBackend(model, torch.device('cpu'), 'int8', threads=threads,
