@@ -86,8 +86,8 @@ PARAMETER_SPECS: Tuple[ParameterSpec, ...] = (
     ParameterSpec('publish_confidence', True, 'Publish segmentation/confidence'),
     ParameterSpec('publish_bundle', True, 'Publish perception (hydranet_ros/DepthSegmentation: '
                   'depth, labels, confidence and camera_info of one frame)'),
-    ParameterSpec('skip_without_subscribers', True, 'Skip inference while no output image topic '
-                  'has a subscriber'),
+    ParameterSpec('skip_without_subscribers', True, 'Skip inference while no output topic '
+                  '(label_info and diagnostics aside) has a subscriber'),
     ParameterSpec('input_qos', 'sensor_data', 'QoS of the image and camera_info subscriptions: '
                   'sensor_data (= best_effort; accepts reliable and best-effort cameras) or '
                   'reliable', choices=INPUT_QOS_CHOICES, read_only=True),
