@@ -107,6 +107,13 @@ def test_every_parameter_is_described_and_the_yaml_lists_every_default():
             assert result.floating_point_range or result.integer_range, spec.name
 
 
+def test_the_node_documentation_lists_every_parameter():
+    """docs/node.md has a table row for each declared parameter."""
+    text = (REPO_ROOT / 'docs' / 'node.md').read_text()
+    missing = [spec.name for spec in PARAMETER_SPECS if f'| `{spec.name}` |' not in text]
+    assert not missing, missing
+
+
 def test_descriptors_carry_ranges_and_read_only_flags():
     """Ranges become Integer/FloatingPointRange; transport settings are read-only."""
     specs = {spec.name: spec for spec in PARAMETER_SPECS}
