@@ -122,12 +122,11 @@ class HydraNetNode(LifecycleNode):
         reason = check_settings(settings)
         if reason:
             return SetParametersResult(successful=False, reason=reason)
-        previous, self._settings = self._settings, settings
-        self._apply_settings(previous, settings, changes)
+        self._settings = settings
+        self._apply_settings(settings, changes)
         return SetParametersResult(successful=True)
 
-    def _apply_settings(self, previous: NodeSettings, settings: NodeSettings,
-                        changes: dict) -> None:
+    def _apply_settings(self, settings: NodeSettings, changes: dict) -> None:
         if self._state == 'unconfigured':
             return
         if self._outputs is not None:
