@@ -27,7 +27,7 @@ $(IFACE_STAMP): $(DEPS_STAMP) $(wildcard msg/*.msg) CMakeLists.txt package.xml \
 	@touch $@
 
 demo: setup
-	$(PY) -m hydranet_ros.tools.demo --out $(DEMO_OUT)
+	$(PY) -m hydranet_ros.tools.node_demo --out $(DEMO_OUT)
 
 test: setup
 	$(PY) -m pytest -q

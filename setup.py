@@ -15,7 +15,8 @@ setup(
         'console_scripts': [
             'hydranet-infer = hydranet_ros.tools.infer:main',
             'hydranet-bench = hydranet_ros.tools.bench:main',
-            'hydranet-demo = hydranet_ros.tools.demo:main',
+            'hydranet-demo = hydranet_ros.tools.node_demo:main',
+            'hydranet-node-bench = hydranet_ros.tools.node_bench:main',
             'hydranet-train = hydranet_ros.tools.train:main',
             'hydranet-eval = hydranet_ros.tools.evaluate:main',
             'hydranet-bag = hydranet_ros.tools.bag:main',
