@@ -32,6 +32,8 @@ ONNX_OPSET = 17
 # Part of every cache file name: change it whenever the export or its graph rewrite changes.
 EXPORT_VERSION = 3
 POOL_KERNEL = 5
+# Integer GEMMs are inefficient for very few output channels: narrower heads are widened.
+MIN_INT8_HEAD_CHANNELS = 16
 CACHE_ENV = 'HYDRANET_CACHE_DIR'
 MAX_CACHED_SESSIONS = 4
 ONNX_PRECISIONS = ('fp32', 'int8')
@@ -121,16 +123,51 @@ def with_square_pools(model: nn.Module) -> nn.Module:
     return square
 
 
+class WidenedConv(nn.Module):
+    """A convolution computed with its filters repeated, keeping the original channels.
+
+    Same outputs; an integer GEMM with 16 output rows is much faster than one with a single row.
+    """
+
+    def __init__(self, conv: nn.Conv2d, channels: int) -> None:
+        super().__init__()
+        repeats = -(-channels // conv.out_channels)
+        self.out_channels = conv.out_channels
+        self.conv = nn.Conv2d(conv.in_channels, conv.out_channels * repeats, conv.kernel_size,
+                              stride=conv.stride, padding=conv.padding, bias=conv.bias is not None)
+        with torch.no_grad():
+            self.conv.weight.copy_(conv.weight.repeat(repeats, 1, 1, 1))
+            if conv.bias is not None:
+                self.conv.bias.copy_(conv.bias.repeat(repeats))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the original output channels."""
+        return self.conv(x)[:, :self.out_channels]
+
+
+def with_wide_heads(model: nn.Module, channels: int = MIN_INT8_HEAD_CHANNELS) -> nn.Module:
+    """Return a copy of ``model`` whose narrow head convolutions (depth, normals) are widened."""
+    wide = copy.deepcopy(model).eval()
+    for head in wide.heads.values():
+        if head.out.out_channels < channels:
+            head.out = WidenedConv(head.out, channels)
+    return wide
+
+
 def export_onnx(model: nn.Module, path: str, batch: int, height: int, width: int,
-                blocked_clips: bool = True, square_pools: bool = True) -> None:
+                blocked_clips: bool = True, square_pools: bool = True,
+                wide_heads: bool = False) -> None:
     """Export ``model`` for a fixed (batch, 3, height, width) input; write atomically.
 
     ``blocked_clips`` applies :func:`isolate_clips` (same outputs within float rounding);
-    ``square_pools`` exports :func:`with_square_pools` (identical outputs).
+    ``square_pools`` exports :func:`with_square_pools` and ``wide_heads``
+    :func:`with_wide_heads` (identical outputs).
     """
     import onnx
     if square_pools:
         model = with_square_pools(model)
+    if wide_heads:
+        model = with_wide_heads(model)
     directory = os.path.dirname(path)
     os.makedirs(directory, exist_ok=True)
     example = torch.zeros(batch, 3, height, width)
@@ -230,7 +267,8 @@ class OnnxRuntimeBackend(Backend):
         with tempfile.TemporaryDirectory(dir=self.cache_dir) as scratch:
             # Integer convolutions do not use the blocked layout: quantize the plain graph.
             plain = os.path.join(scratch, 'plain.onnx')
-            export_onnx(self.model, plain, batch, height, width, blocked_clips=False)
+            export_onnx(self.model, plain, batch, height, width, blocked_clips=False,
+                        wide_heads=True)
             try:
                 quantize_int8(plain, path, self.calibration_pictures, batch, height, width,
                               self._normalise, INPUT_NAME)

@@ -19,7 +19,7 @@ from .default_model import ASSETS_DIR
 LOGGER = logging.getLogger(__name__)
 CALIBRATION_DIR = os.path.join(ASSETS_DIR, 'samples')
 # Part of every int8 cache file name: change it whenever the recipe below changes.
-QUANTIZATION_RECIPE = 'qdq-pc-minmax-v1'
+QUANTIZATION_RECIPE = 'qdq-pc-minmax-v2'
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg')
 
 
