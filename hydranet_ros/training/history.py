@@ -73,7 +73,7 @@ class TrainingHistory:
         axes[2].set_title('validation (lower is better)')
         for axis in axes:
             if axis.get_legend_handles_labels()[0]:
-                axis.legend()
+                axis.legend(loc='upper right')
             axis.grid(alpha=0.3)
         figure.tight_layout()
         figure.savefig(os.path.join(self.out_dir, PLOT_PNG), dpi=80)

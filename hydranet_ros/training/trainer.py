@@ -322,8 +322,9 @@ class Trainer:
                 stop_reason = (f'early stopping: {settings.monitor} did not improve for '
                                f'{settings.patience} evaluations')
                 break
-        if not os.path.exists(os.path.join(self.out_dir, BEST_CHECKPOINT)):
-            self.save(BEST_CHECKPOINT, with_state=False)
+        finished = self.epoch >= settings.epochs or self.stopper.should_stop
+        if finished and not os.path.exists(os.path.join(self.out_dir, BEST_CHECKPOINT)):
+            self.save(BEST_CHECKPOINT, with_state=False)  # no validation set: the last weights
         return stop_reason
 
     def _learning_rates(self):
