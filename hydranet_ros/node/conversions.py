@@ -118,7 +118,12 @@ def compressed_to_array(msg: CompressedImage) -> Tuple[np.ndarray, str]:
         raise ImageConversionError(
             f'compressed image ({image_format or "no format"}) has no data; expected jpeg '
             f'or png bytes')
-    pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    try:
+        pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error as error:  # OpenCV raises for some corrupt streams instead of failing
+        raise ImageConversionError(
+            f'cannot decode {data.size} bytes of compressed image data (format '
+            f'{image_format!r}): {str(error).strip().splitlines()[-1]}') from error
     if pixels is None:
         raise ImageConversionError(
             f'cannot decode {data.size} bytes of compressed image data (format '

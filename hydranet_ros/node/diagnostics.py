@@ -84,24 +84,59 @@ class NodeStatistics:
     failed: int = 0
     stale: int = 0
     last_rejection: str = ''
+    rejected_by_kind: Dict[str, int] = field(default_factory=dict)
+    rejected_camera_infos: int = 0
+    last_camera_info_rejection: str = ''
+    last_received_s: Optional[float] = None
+    input_gaps: int = 0
+    longest_input_gap_s: float = 0.0
     input_rate: RateWindow = field(default_factory=RateWindow)
     output_rate: RateWindow = field(default_factory=RateWindow)
     latencies: Dict[str, LatencyWindow] = field(
         default_factory=lambda: {name: LatencyWindow() for name in LATENCY_NAMES})
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def frame_received(self, now_s: float, dropped_older: bool) -> None:
-        """Count a frame put in the slot (and the unprocessed one it replaced)."""
+    def frame_received(self, now_s: float, dropped_older: bool = False) -> Optional[float]:
+        """Count a frame that arrived (and an unprocessed one it replaced).
+
+        Return the seconds since the previous frame arrived (None for the first).
+        """
         with self.lock:
             self.received += 1
             self.dropped += int(dropped_older)
             self.input_rate.add(now_s)
+            previous_s, self.last_received_s = self.last_received_s, now_s
+        return None if previous_s is None else now_s - previous_s
 
-    def frame_rejected(self, reason: str) -> None:
-        """Count a malformed frame."""
+    def frame_dropped(self) -> None:
+        """Count a received frame discarded unprocessed (the node stopped processing)."""
+        with self.lock:
+            self.dropped += 1
+
+    def frame_rejected(self, reason: str, kind: str = 'other') -> None:
+        """Count a malformed frame (or one that could not be processed), by kind."""
         with self.lock:
             self.rejected += 1
+            self.rejected_by_kind[kind] = self.rejected_by_kind.get(kind, 0) + 1
             self.last_rejection = reason
+
+    def camera_info_rejected(self, reason: str) -> None:
+        """Count a camera_info that cannot be used."""
+        with self.lock:
+            self.rejected_camera_infos += 1
+            self.last_camera_info_rejection = reason
+
+    def input_gap(self, gap_s: float) -> None:
+        """Count a pause of the camera longer than the input timeout."""
+        with self.lock:
+            self.input_gaps += 1
+            self.longest_input_gap_s = max(self.longest_input_gap_s, gap_s)
+
+    def seconds_since_last_frame(self, now_s: float) -> Optional[float]:
+        """Return how long ago the last frame arrived (None before the first)."""
+        with self.lock:
+            last_s = self.last_received_s
+        return None if last_s is None else now_s - last_s
 
     def frame_skipped(self) -> None:
         """Count a frame not processed because nobody subscribes."""
@@ -140,9 +175,15 @@ class NodeStatistics:
                 'frames_skipped_no_subscribers': self.skipped_no_subscribers,
                 'frames_failed': self.failed, 'frames_stale': self.stale,
                 'last_rejection': self.last_rejection,
+                'camera_info_rejected': self.rejected_camera_infos,
+                'last_camera_info_rejection': self.last_camera_info_rejection,
+                'input_gaps': self.input_gaps,
+                'longest_input_gap_s': self.longest_input_gap_s,
                 'input_rate_hz': self.input_rate.rate_hz(now_s),
                 'output_rate_hz': self.output_rate.rate_hz(now_s),
             }
+            for kind, count in self.rejected_by_kind.items():
+                result[f'frames_rejected_{kind}'] = count
             for name, window in self.latencies.items():
                 summary = window.summary()
                 for key, value in (summary or {}).items():
@@ -166,8 +207,13 @@ def diagnostic_status(name: str, hardware_id: str, level: bytes, message: str,
 
 def health(state: str, snapshot: Dict[str, object], camera_info_known: bool,
            rejected_since_last: int, engine_error: Optional[str],
-           has_engine: bool) -> Tuple[bytes, str]:
-    """Return (level, message) summarising the node's state for people."""
+           has_engine: bool, input_silent_s: Optional[float] = None,
+           input_timeout_s: float = 0.0) -> Tuple[bytes, str]:
+    """Return (level, message) summarising the node's state for people.
+
+    ``input_silent_s`` is how long ago the last image arrived; beyond ``input_timeout_s``
+    (when positive) the input counts as stopped.
+    """
     if not has_engine and engine_error:
         return DiagnosticStatus.ERROR, f'no engine: {engine_error}'
     if state != 'active':
@@ -178,8 +224,13 @@ def health(state: str, snapshot: Dict[str, object], camera_info_known: bool,
                         f'{engine_error}')
     if snapshot['frames_received'] == 0:
         problems.append('no image received yet')
-    elif not camera_info_known:
+    elif input_timeout_s > 0.0 and input_silent_s is not None \
+            and input_silent_s > input_timeout_s:
+        problems.append(f'input stale: no image for {input_silent_s:.1f} s (camera stopped?)')
+    if snapshot['frames_received'] and not camera_info_known:
         problems.append('no camera_info received: depth/camera_info is not published')
+        if snapshot.get('camera_info_rejected'):
+            problems.append(f'camera_info rejected: {snapshot["last_camera_info_rejection"]}')
     if rejected_since_last:
         problems.append(f'{rejected_since_last} malformed image(s) rejected: '
                         f'{snapshot["last_rejection"]}')

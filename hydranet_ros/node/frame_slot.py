@@ -33,10 +33,12 @@ class LatestFrameSlot(Generic[Item]):
             item, self._item = self._item, None
             return item
 
-    def clear(self) -> None:
-        """Forget a waiting item without counting it as dropped."""
+    def clear(self) -> bool:
+        """Forget a waiting item without counting it here; return whether there was one."""
         with self._condition:
+            had_item = self._item is not None
             self._item = None
+        return had_item
 
     def close(self) -> None:
         """Wake every waiter; later ``take`` calls return None until ``reopen``."""

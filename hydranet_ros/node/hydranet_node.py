@@ -8,7 +8,6 @@ Outputs carry the input image's header: ``depth/image`` (32FC1 metres, NaN inval
 ``segmentation/confidence``, ``segmentation/label_info`` (latched) and ``perception``
 (all of one frame in a hydranet_ros/DepthSegmentation), plus ``/diagnostics``.
 """
-import gc
 import os
 import sys
 import threading
@@ -36,12 +35,16 @@ from .conversions import ImageConversionError, array_to_image
 from .engine_holder import EngineHolder
 from .frame_slot import LatestFrameSlot
 from .inference_worker import InferenceWorker
+from .input_checks import (CAMERA_INFO, ENCODING, OUT_OF_MEMORY, REJECTION_KINDS, UNDECODABLE,
+                           RejectedInput, check_camera_info, check_compressed, check_image)
 from .input_frames import ReceivedFrame, decode_rgb
 from .memory import keep_large_buffers
+from .out_of_memory import is_out_of_memory, release_memory
 from .output_publishers import OutputPublishers
 from .parameters import (ENGINE_PARAMETERS, NodeSettings, PARAMETER_SPECS, SPECS, check_settings,
                          check_value, descriptor)
 from .qos import input_qos, latched_qos, output_qos
+from .rejection_log import RejectionLog
 from .ros_logging import forward_package_logs
 
 NODE_NAME = 'hydranet_node'
@@ -49,8 +52,6 @@ DIAGNOSTICS_PERIOD_S = 1.0
 DIAGNOSTICS_QOS_DEPTH = 10
 CAMERA_INFO_GRACE_S = 2.0
 WARNING_THROTTLE_S = 10.0
-REJECTION_LOG_PERIOD_S = 5.0
-MAX_REMEMBERED_REJECTIONS = 64
 MS_PER_S = 1000.0
 
 
@@ -84,7 +85,9 @@ class HydraNetNode(LifecycleNode):
         self._previous_end_s: Optional[float] = None
         self._engine_error: Optional[str] = None
         self._rejections_reported = 0
-        self._rejection_log_times: Dict[str, float] = {}
+        self._rejection_log = RejectionLog(self.get_logger().warning)
+        self._activated_s: Optional[float] = None
+        self._input_stale_warned = False
         self._diagnostics_publisher = self.create_publisher(
             DiagnosticArray, '/diagnostics', DIAGNOSTICS_QOS_DEPTH)
         self._diagnostics_timer = self.create_timer(DIAGNOSTICS_PERIOD_S,
@@ -212,6 +215,8 @@ class HydraNetNode(LifecycleNode):
         self._input_subscriptions.append(self.create_subscription(
             CameraInfo, 'camera_info', self._on_camera_info, qos))
         self._previous_start_s = self._previous_end_s = None
+        self._activated_s = time.perf_counter()
+        self._input_stale_warned = False
         self._worker.start()
         self._state = 'active'
         self._publish_label_info()
@@ -227,7 +232,8 @@ class HydraNetNode(LifecycleNode):
         self._input_subscriptions.clear()
         if not self._worker.stop():
             self.get_logger().warning('the inference thread did not stop in time')
-        self._slot.clear()
+        if self._slot.clear():
+            self._stats.frame_dropped()
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: State) -> TransitionCallbackReturn:
@@ -270,18 +276,54 @@ class HydraNetNode(LifecycleNode):
         if engine is not None:
             device = engine.device
             del engine
-            gc.collect()
-            _empty_cuda_cache(device)
+            release_memory(device)
 
     # ------------------------------------------------------------------ inputs
     def _on_image(self, msg) -> None:
         now_s = time.perf_counter()
         if self._first_image_s is None:
             self._first_image_s = now_s
-        dropped = self._slot.put(ReceivedFrame(msg, now_s))
-        self._stats.frame_received(now_s, dropped)
+        frame = ReceivedFrame(msg, now_s)
+        try:
+            if frame.compressed:
+                check_compressed(msg, self._settings.max_input_pixels)
+            else:
+                check_image(msg, self._settings.max_input_pixels)
+        except RejectedInput as error:  # never let it displace a good frame from the slot
+            self._note_arrival(now_s, self._stats.frame_received(now_s))
+            self._reject(frame, error.kind, str(error))
+            return
+        dropped = self._slot.put(frame)
+        self._note_arrival(now_s, self._stats.frame_received(now_s, dropped))
+
+    def _note_arrival(self, now_s: float, gap_s: Optional[float]) -> None:
+        stale = self._input_stale_warned
+        self._input_stale_warned = False
+        if gap_s is None:
+            return
+        if self._activated_s is not None and now_s - gap_s < self._activated_s:
+            gap_s = now_s - self._activated_s  # the previous frame came before activation
+        timeout_s = self._settings.input_timeout_s
+        if timeout_s <= 0.0 or gap_s <= timeout_s:
+            return
+        self._stats.input_gap(gap_s)
+        if stale:
+            self.get_logger().info(f'images resumed on {self._image_topic()} after a gap of '
+                                   f'{gap_s:.1f} s')
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
+        try:
+            check_camera_info(msg)
+        except RejectedInput as error:
+            self._stats.camera_info_rejected(str(error))
+            with self._camera_info_lock:
+                kept = self._camera_info is not None
+            self._rejection_log.record(CAMERA_INFO, (
+                f'rejected camera_info (stamp {_stamp_text(msg.header)}, frame '
+                f'{msg.header.frame_id!r}): {error}; ' +
+                ('the last valid one is still used' if kept else
+                 'depth/camera_info is not published until a valid one arrives')))
+            return
         with self._camera_info_lock:
             self._camera_info = msg
             self._scaled_camera_info.clear()
@@ -306,6 +348,7 @@ class HydraNetNode(LifecycleNode):
         engine = self._engines.engine
         outputs = self._outputs
         if engine is None or outputs is None or self._state != 'active':
+            self._stats.frame_dropped()
             return
         if settings.skip_without_subscribers and not outputs.any_subscribed():
             self._stats.frame_skipped()
@@ -313,7 +356,7 @@ class HydraNetNode(LifecycleNode):
         try:
             rgb = decode_rgb(frame)
         except (ImageConversionError, ImageFormatError) as error:
-            self._reject(frame, str(error))
+            self._reject(frame, UNDECODABLE if frame.compressed else ENCODING, str(error))
             return
         inference_start_s = time.perf_counter()
         decode_ms = (inference_start_s - start_s) * MS_PER_S
@@ -321,6 +364,9 @@ class HydraNetNode(LifecycleNode):
         try:
             prediction = engine.infer(rgb, 'rgb8', with_overlay=False)
         except Exception as error:  # one bad frame must not stop the stream
+            if is_out_of_memory(error):
+                self._reject_out_of_memory(frame, error, engine.device)
+                return
             self._stats.frame_failed()
             self.get_logger().error(f'inference failed: {type(error).__name__}: {error}',
                                     throttle_duration_sec=WARNING_THROTTLE_S)
@@ -405,19 +451,27 @@ class HydraNetNode(LifecycleNode):
             decode_ms=decode_ms, publish_ms=publish_ms))
         self._previous_start_s, self._previous_end_s = start_s, end_s
 
-    def _reject(self, frame: ReceivedFrame, reason: str) -> None:
-        self._stats.frame_rejected(reason)
-        now_s = time.monotonic()
-        last_s = self._rejection_log_times.get(reason)
-        if last_s is not None and now_s - last_s < REJECTION_LOG_PERIOD_S:
+    def _reject(self, frame: Optional[ReceivedFrame], kind: str, reason: str) -> None:
+        self._stats.frame_rejected(reason, kind)
+        if frame is None:
+            self._rejection_log.record(kind, f'rejected a frame ({kind}): {reason}')
             return
-        if len(self._rejection_log_times) >= MAX_REMEMBERED_REJECTIONS:
-            self._rejection_log_times.clear()
-        self._rejection_log_times[reason] = now_s
-        kind = 'compressed image' if frame.compressed else 'image'
-        self.get_logger().warning(
-            f'rejected a malformed {kind} (stamp {frame.header.stamp.sec}.'
-            f'{frame.header.stamp.nanosec:09d}, frame {frame.header.frame_id!r}): {reason}')
+        what = 'compressed image' if frame.compressed else 'image'
+        adjective = 'malformed ' if kind != OUT_OF_MEMORY else ''
+        self._rejection_log.record(kind, (
+            f'rejected a {adjective}{what} ({kind}; stamp {_stamp_text(frame.header)}, frame '
+            f'{frame.header.frame_id!r}): {reason}'))
+
+    def _reject_out_of_memory(self, frame: Optional[ReceivedFrame], error: BaseException,
+                              device) -> None:
+        release_memory(device)
+        size = ''
+        if frame is not None and not frame.compressed:
+            size = f'{frame.msg.width}x{frame.msg.height} '
+        self._reject(frame, OUT_OF_MEMORY, (
+            f'out of memory while processing this {size}frame ({type(error).__name__}: '
+            f'{str(error).strip()[:200]}); lower max_input_pixels or set '
+            f'inference_width/inference_height to bound the network input'))
 
     def _warn_missing_camera_info(self) -> None:
         if self._first_image_s is None or \
@@ -430,6 +484,10 @@ class HydraNetNode(LifecycleNode):
             f'topic of the camera', throttle_duration_sec=WARNING_THROTTLE_S)
 
     def _on_worker_error(self, error: BaseException) -> None:
+        if is_out_of_memory(error):
+            engine = self._engines.engine
+            self._reject_out_of_memory(None, error, engine.device if engine else None)
+            return
         self._stats.frame_failed()
         self.get_logger().error(f'error while processing a frame: {type(error).__name__}: '
                                 f'{error}', throttle_duration_sec=WARNING_THROTTLE_S)
@@ -457,11 +515,15 @@ class HydraNetNode(LifecycleNode):
         serving = self._engines.settings
         rejected_since_last = snapshot['frames_rejected'] - self._rejections_reported
         self._rejections_reported = snapshot['frames_rejected']
+        for kind in REJECTION_KINDS:
+            snapshot.setdefault(f'frames_rejected_{kind}', 0)
         with self._camera_info_lock:
             camera_info_known = self._camera_info is not None
+        silent_s = self._input_silence_s()
         level, message = diagnostics.health(self._state, snapshot, camera_info_known,
                                             rejected_since_last, self._engine_error,
-                                            engine is not None)
+                                            engine is not None, silent_s,
+                                            self._settings.input_timeout_s)
         values = [('state', self._state),
                   ('model', label_info.model_name(serving.model_path) if serving else ''),
                   ('backend', engine.describe() if engine else ''),
@@ -469,7 +531,8 @@ class HydraNetNode(LifecycleNode):
                   ('classes', engine.config.num_classes if engine else 0),
                   ('engine_rebuilding', self._engines.rebuilding),
                   ('engine_error', self._engine_error or ''),
-                  ('camera_info_received', camera_info_known)]
+                  ('camera_info_received', camera_info_known),
+                  ('seconds_since_last_image', -1.0 if silent_s is None else silent_s)]
         values += sorted(snapshot.items())
         status = diagnostics.diagnostic_status(
             f'{self.get_name()}: depth and segmentation',
@@ -477,17 +540,37 @@ class HydraNetNode(LifecycleNode):
         self._diagnostics_publisher.publish(
             diagnostics.diagnostic_array(self.get_clock().now().to_msg(), [status]))
 
+    def _input_silence_s(self) -> Optional[float]:
+        """Return how long the active node has waited for an image; warn once past the timeout."""
+        if self._state != 'active' or self._activated_s is None:
+            return None
+        now_s = time.perf_counter()
+        since_frame_s = self._stats.seconds_since_last_frame(now_s)
+        silent_s = now_s - self._activated_s
+        if since_frame_s is not None:
+            silent_s = min(silent_s, since_frame_s)
+        timeout_s = self._settings.input_timeout_s
+        if since_frame_s is not None and 0.0 < timeout_s < silent_s \
+                and not self._input_stale_warned:
+            self._input_stale_warned = True
+            self.get_logger().warning(
+                f'input stale: no image on {self._image_topic()} for {silent_s:.1f} s (more '
+                f'than input_timeout_s {timeout_s:g}); the camera stopped or its topic is gone. '
+                f'Outputs resume with the next image')
+        return silent_s
+
+    def _image_topic(self) -> str:
+        topic = self.resolve_topic_name('image')
+        return topic + '/compressed' if self._settings.use_compressed_input else topic
+
+
+def _stamp_text(header: Header) -> str:
+    return f'{header.stamp.sec}.{header.stamp.nanosec:09d}'
+
 
 def _network_input(settings: NodeSettings) -> str:
     size = settings.inference_size
     return f'network input {size[1]}x{size[0]}' if size else 'network input at image size'
-
-
-def _empty_cuda_cache(device) -> None:
-    if getattr(device, 'type', '') != 'cuda':
-        return
-    import torch
-    torch.cuda.empty_cache()
 
 
 def main(args: Optional[List[str]] = None) -> int:

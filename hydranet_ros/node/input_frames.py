@@ -38,5 +38,5 @@ def decode_rgb(frame: ReceivedFrame) -> np.ndarray:
     if frame.compressed:
         pixels, encoding = compressed_to_array(frame.msg)
     else:
-        pixels, encoding = image_to_array(frame.msg), frame.msg.encoding
+        pixels, encoding = image_to_array(frame.msg), frame.msg.encoding.strip()
     return to_rgb(pixels, encoding)

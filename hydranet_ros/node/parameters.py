@@ -18,6 +18,10 @@ MAX_DEPTH_LIMIT_M = 1000.0
 MAX_THREADS = 256
 MAX_QOS_DEPTH = 100
 CONFIDENCE_ENCODINGS = ('32FC1', 'mono8')
+MIN_INPUT_PIXELS = 64  # 8 x 8, the smallest image the engine takes
+MAX_INPUT_PIXELS_LIMIT = 1 << 30  # OpenCV's own limit for decoded images
+DEFAULT_MAX_INPUT_PIXELS = 4096 * 4096
+MAX_INPUT_TIMEOUT_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,13 @@ PARAMETER_SPECS: Tuple[ParameterSpec, ...] = (
                   'size. Takes effect when inference_width is set too',
                   value_range=(0, MAX_INFERENCE_SIDE_PX), rebuilds_engine=True,
                   constraints=f'0 or >= {MIN_INFERENCE_SIDE_PX}'),
+    ParameterSpec('max_input_pixels', DEFAULT_MAX_INPUT_PIXELS, 'Largest image (width x height '
+                  'in pixels) processed; bigger frames are rejected on arrival, before decoding '
+                  'or inference, so that a huge or lying frame cannot exhaust (GPU) memory',
+                  value_range=(MIN_INPUT_PIXELS, MAX_INPUT_PIXELS_LIMIT)),
+    ParameterSpec('input_timeout_s', 3.0, 'Warn (log and diagnostics) when no image has arrived '
+                  'for this many seconds since the last one (the camera stopped); 0 disables',
+                  value_range=(0.0, MAX_INPUT_TIMEOUT_S)),
     ParameterSpec('min_depth_m', 0.0, 'Depths nearer than this are published as NaN; 0 keeps '
                   "the model's minimum", value_range=(0.0, MAX_DEPTH_LIMIT_M)),
     ParameterSpec('max_depth_m', 0.0, 'Depths farther than this are published as NaN; 0 keeps '
@@ -123,6 +134,8 @@ class NodeSettings:
     threads: int
     inference_width: int
     inference_height: int
+    max_input_pixels: int
+    input_timeout_s: float
     min_depth_m: float
     max_depth_m: float
     confidence_threshold: float
