@@ -457,9 +457,9 @@ class HydraNetNode(LifecycleNode):
             self._rejection_log.record(kind, f'rejected a frame ({kind}): {reason}')
             return
         what = 'compressed image' if frame.compressed else 'image'
-        adjective = 'malformed ' if kind != OUT_OF_MEMORY else ''
+        verb = 'rejected a malformed' if kind != OUT_OF_MEMORY else 'could not process an'
         self._rejection_log.record(kind, (
-            f'rejected a {adjective}{what} ({kind}; stamp {_stamp_text(frame.header)}, frame '
+            f'{verb} {what} ({kind}; stamp {_stamp_text(frame.header)}, frame '
             f'{frame.header.frame_id!r}): {reason}'))
 
     def _reject_out_of_memory(self, frame: Optional[ReceivedFrame], error: BaseException,

@@ -95,8 +95,9 @@ def check_camera_info(msg: CameraInfo) -> None:
     """Raise ``RejectedInput`` (kind CAMERA_INFO) for a calibration that cannot be used."""
     for name in ('k', 'p', 'r', 'd'):
         if _non_finite(getattr(msg, name)):
+            shown = ', '.join(f'{float(v):g}' for v in getattr(msg, name))
             raise RejectedInput(CAMERA_INFO, f'camera_info {name.upper()} has non-finite values '
-                                             f'({list(getattr(msg, name))})')
+                                             f'[{shown}]')
     if not any(msg.k):
         raise RejectedInput(CAMERA_INFO, 'camera_info K is all zero (an uncalibrated camera)')
     fx, fy = msg.k[0], msg.k[4]
