@@ -50,8 +50,8 @@ def check_image(msg: Image, max_pixels: int) -> None:
     encoding = msg.encoding.strip().lower()
     channels = CHANNELS.get(encoding)
     if channels is None:
-        raise RejectedInput(ENCODING, f'encoding {msg.encoding!r} cannot be processed; expected '
-                                      f'one of {", ".join(CHANNELS)}')
+        raise RejectedInput(ENCODING, f'unsupported encoding {encoding!r}; expected one of '
+                                      f'{", ".join(CHANNELS)}')
     width, height, step = int(msg.width), int(msg.height), int(msg.step)
     _check_pixel_count(width, height, max_pixels, f'{encoding} image')
     row_bytes = width * channels
