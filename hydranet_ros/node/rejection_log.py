@@ -1,40 +1,44 @@
-"""Warnings about rejected input, at most one per kind and period, with the count left unsaid.
+"""Warnings about rejected input: a few per kind and period, with the count left unsaid.
 
-A camera that sends only malformed frames must not flood the log: the first rejection of a
-kind is logged at once, later ones of that kind at most every ``period_s``, each line saying
-how many of the kind went unlogged since the previous line.
+A camera that sends only malformed frames must not flood the log: at most ``burst`` lines of
+one kind are logged within any ``period_s`` seconds (so that a few different problems in a
+row are all shown), and the next line of that kind says how many went unlogged.
 """
+import collections
 import threading
 import time
-from typing import Callable, Dict
+from typing import Callable, Deque, Dict
 
 REJECTION_LOG_PERIOD_S = 5.0
+REJECTION_LOG_BURST = 3
 
 
 class RejectionLog:
     """Throttled, per-kind warnings; safe to call from several threads."""
 
     def __init__(self, warn: Callable[[str], None], period_s: float = REJECTION_LOG_PERIOD_S,
+                 burst: int = REJECTION_LOG_BURST,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._warn = warn
         self._period_s = period_s
+        self._burst = burst
         self._clock = clock
         self._lock = threading.Lock()
-        self._last_logged_s: Dict[str, float] = {}
+        self._logged_s: Dict[str, Deque[float]] = {}
         self._unlogged: Dict[str, int] = {}
 
     def record(self, kind: str, message: str) -> bool:
-        """Log ``message`` unless ``kind`` was logged within the period; return whether logged."""
+        """Log ``message`` unless ``kind`` used up its lines of the period; return if logged."""
         now_s = self._clock()
         with self._lock:
-            last_s = self._last_logged_s.get(kind)
-            if last_s is not None and now_s - last_s < self._period_s:
+            times = self._logged_s.setdefault(kind, collections.deque(maxlen=self._burst))
+            if len(times) == self._burst and now_s - times[0] < self._period_s:
                 self._unlogged[kind] = self._unlogged.get(kind, 0) + 1
                 return False
+            times.append(now_s)
             unlogged = self._unlogged.pop(kind, 0)
-            self._last_logged_s[kind] = now_s
         if unlogged:
-            message += (f' [{unlogged} more rejection(s) of kind {kind} since the previous '
-                        f'message of this kind]')
+            message += (f' [{unlogged} more rejection(s) of kind {kind} not logged since the '
+                        f'previous message of this kind]')
         self._warn(message)
         return True

@@ -358,3 +358,32 @@ def good_compressed(images: FuzzImages, rng: np.random.Generator, header) -> Cas
 def good_camera_info(images: FuzzImages, header) -> CameraInfo:
     """Return a valid calibration of the fuzz pictures."""
     return _good_camera_info(images.width, images.height, header)
+
+
+CASE_DESCRIPTIONS = {
+    'unknown_encoding': 'encoding unknown to ROS or made-up text (yuv422, nv12, empty, random)',
+    'unusable_encoding': '16UC1, mono16, 32FC1 or rgb16 data (random big-endian flag)',
+    'mismatched_encoding': 'rgba8/bgra8 declared over rgb8 rows (step too short)',
+    'step_too_small': 'step shorter than width x bytes per pixel (0 included)',
+    'data_too_short': 'data cut anywhere below height x step (empty included)',
+    'data_too_long': '1-1000 bytes more data than height x step',
+    'size_disagrees_with_data': 'width and height larger than the data holds',
+    'odd_stride_unpadded_data': 'odd step beyond the row length, data not padded to it',
+    'big_endian_short': 'big-endian flag and half the data',
+    'zero_or_tiny_size': 'width or height 0, or both below 8 px',
+    'absurd_size': 'header claiming 100000x100000 (or 2^32-1 wide) with < 64 bytes of data',
+    'too_many_pixels': 'complete mono8 frame just over max_input_pixels',
+    'random_fields': 'random width, height, step and data length that never agree',
+    'bad_camera_info': 'camera_info with zero K, NaN in K or R, Inf in D, negative fx or zero P',
+    'compressed_depth': 'a compressedDepth stream on the colour topic',
+    'empty': 'no data',
+    'garbage': 'random bytes (neither PNG nor JPEG)',
+    'png_cut_in_header': 'PNG cut before the end of its IHDR header',
+    'jpeg_cut_before_frame': 'JPEG cut before its frame header',
+    'png_claiming_absurd_size': 'PNG whose header claims 100000x100000 (decompression bomb)',
+    'jpeg_claiming_absurd_size': 'JPEG whose frame header claims 60000x60000',
+    'sixteen_bit_png': '16-bit PNG',
+    'tiny_png': 'PNG of 4x4 px',
+    'body_cut_off': 'PNG or JPEG with a valid header, cut off in its image data',
+    'body_garbled': 'PNG or JPEG with a valid header and 1-50 bytes of image data overwritten',
+}

@@ -340,7 +340,7 @@ def run_fuzz(malformed: int, per_good: int = 25, seed: int = 0, threads: int = 1
         'image': f'{WIDTH}x{HEIGHT}', 'per_good': per_good, 'seed': seed,
         'max_input_pixels': MAX_INPUT_PIXELS, 'cases': dict(sorted(cases.items())),
         'nodes': nodes, 'seconds': time.monotonic() - started,
-        'load_average_1min': os.getloadavg()[0],
+        'load_average_1min': os.getloadavg()[0], 'cpu_count': os.cpu_count(),
     }
     result['passed'] = (crashes == 0 and result['good_frames_unanswered'] == 0
                         and result['camera_info_outputs_invalid'] == 0

@@ -302,6 +302,7 @@ def run_soak(args: argparse.Namespace) -> Dict:
         'per_period': periods,
         'exit_code': exit_code, 'traceback_in_log': traceback,
         'seconds': time.monotonic() - started, 'load_average_1min': os.getloadavg()[0],
+        'cpu_count': os.cpu_count(),
     }
     every_drop_counted = received > 0 and received == camera.published \
         and _accounted(values) == received and counters['frames_failed'] == 0

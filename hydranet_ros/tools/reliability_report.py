@@ -1,0 +1,251 @@
+r"""Write docs/reliability.md from the JSON of a fuzzing run and a soak run.
+
+::
+
+    python -m hydranet_ros.tools.fuzz_node --malformed 10000 --json-out fuzz.json
+    python -m hydranet_ros.tools.soak --minutes 10 --json-out soak.json
+    python -m hydranet_ros.tools.reliability_report --fuzz fuzz.json --soak soak.json \\
+        --out docs/reliability.md
+
+The hostile-file and fault sections describe what the test suite checks on every run.
+"""
+import argparse
+import json
+import sys
+from typing import Dict, List, Optional
+
+from .fuzz_cases import CASE_DESCRIPTIONS, DECODER
+
+TITLE = '# Reliability of hydranet_node'
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--fuzz', required=True, help='JSON written by fuzz_node --json-out')
+    parser.add_argument('--soak', required=True, help='JSON written by soak --json-out')
+    parser.add_argument('--out', default='docs/reliability.md', help='Markdown file to write')
+    return parser.parse_args(argv)
+
+
+def _number(value, digits: int = 1) -> str:
+    if value is None:
+        return '-'
+    if isinstance(value, float):
+        return f'{value:.{digits}f}'
+    return str(value)
+
+
+def _held(flag: bool) -> str:
+    return 'held' if flag else '**FAILED**'
+
+
+def _table(header: List[str], rows: List[List[object]]) -> List[str]:
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    lines += ['| ' + ' | '.join(_number(cell) if not isinstance(cell, str) else cell
+                                for cell in row) + ' |' for row in rows]
+    return lines
+
+
+def fuzz_section(fuzz: Dict) -> List[str]:
+    """Return the Markdown of the fuzzing run."""
+    lines = ['## 1. Bad input: fuzzing', '',
+             f'Command: `python -m hydranet_ros.tools.fuzz_node --malformed '
+             f'{fuzz["malformed_messages"]}` ({fuzz["seconds"]:.0f} s; {fuzz.get("cpu_count")} '
+             f'CPU cores, load average {fuzz["load_average_1min"]:.1f}). Two nodes (raw and '
+             f'compressed input, a random-weight 4-class HydraNet, {fuzz["image"]} frames, '
+             f'max_input_pixels {fuzz["max_input_pixels"]}) received bursts of '
+             f'{fuzz["per_good"]} malformed messages, each burst followed by one good frame '
+             f'whose output (with its own stamp) was awaited before the next burst.', '']
+    lines += _table(['figure', 'result'], [
+        ['malformed messages sent', fuzz['malformed_messages']],
+        ['of which camera_info', fuzz['malformed_camera_info']],
+        ['good frames sent', fuzz['good_frames']],
+        ['good frames answered with their own stamp', fuzz['good_frames_answered']],
+        ['good frames unanswered', fuzz['good_frames_unanswered']],
+        ['crashes (node died, non-zero exit, traceback)', fuzz['crashes']],
+        ['depth/camera_info published / with invalid K',
+         f'{fuzz["camera_info_outputs"]} / {fuzz["camera_info_outputs_invalid"]}'],
+        ['good frame round trip p50 / p99 (ms)',
+         f'{_number(fuzz["good_frame_latency_ms_p50"])} / '
+         f'{_number(fuzz["good_frame_latency_ms_p99"])}'],
+        ['verdict', 'passed' if fuzz['passed'] else '**FAILED**'],
+    ])
+    lines += ['', 'What was sent (each case drawn at random, fresh random values each time):', '']
+    lines += _table(['case', 'what it is', 'sent'], [
+        [f'`{name}`', CASE_DESCRIPTIONS.get(name, ''), sent]
+        for name, sent in sorted(fuzz['cases'].items())])
+    for node in fuzz['nodes'].values():
+        diagnostics = node['diagnostics']
+        expected = node['expected']
+        lines += ['', f'**{node["input"]} input node** ({node["node"]}): '
+                      f'{node["images_sent"]} images sent, '
+                      f'{diagnostics["frames_received"]} received; processed '
+                      f'{diagnostics["frames_processed"]}, dropped for a newer frame '
+                      f'{diagnostics["frames_dropped"]}, rejected '
+                      f'{diagnostics["frames_rejected"]}, failed {diagnostics["frames_failed"]}; '
+                      f'exit code {node["exit_code"]}.', '']
+        kinds = sorted({key[len('frames_rejected_'):] for key in diagnostics
+                        if key.startswith('frames_rejected_')} | set(expected) - {
+                            DECODER, 'camera_info', 'good'})
+        rows = [[f'`{kind}`', expected.get(kind, 0), diagnostics.get(f'frames_rejected_{kind}', 0),
+                 node['log_lines_by_kind'].get(kind, 0)] for kind in kinds]
+        rows.append(['`camera_info`', expected.get('camera_info', 0),
+                     diagnostics['camera_info_rejected'],
+                     node['log_lines_by_kind'].get('camera_info', 0)])
+        if expected.get(DECODER):
+            rows.append([f'left to the decoder (`{DECODER}`)', expected[DECODER],
+                         'in `undecodable`, dropped or answered', '-'])
+        lines += _table(['rejection kind', 'sent', 'counted in diagnostics',
+                         'log lines (throttled)'], rows)
+        lines += ['', 'Checks: ' + ', '.join(
+            f'{name.replace("_", " ")}: {_held(flag)}' for name, flag in node['checks'].items())
+            + '.']
+    return lines
+
+
+def soak_section(soak: Dict) -> List[str]:
+    """Return the Markdown of the soak run."""
+    targets = soak['targets']
+    lines = ['## 4. Long runs: soak', '',
+             f'Command: `python -m hydranet_ros.tools.soak --minutes '
+             f'{soak["minutes_measured"]:g}` ({soak["seconds"] / 60:.1f} min in all; '
+             f'{soak.get("cpu_count")} CPU cores, load average at the end '
+             f'{soak["load_average_1min"]:.1f}). Camera {soak["camera"]}, network input '
+             f'{soak["network_input"]}, backend {soak["backend"]}; warm-up '
+             f'{soak["warmup_s"]:g} s, then {soak["minutes_measured"]:g} measured minutes.', '']
+    lines += _table(['figure', 'result', 'target'], [
+        ['RSS after warm-up / at the end / max (MB)',
+         f'{_number(soak.get("rss_mb_after_warmup"))} / {_number(soak.get("rss_mb_end"))} / '
+         f'{_number(soak.get("rss_mb_max"))}', ''],
+        ['RSS growth after warm-up (MB)', _number(soak.get('rss_growth_mb')),
+         f'<= 50: {_held(targets["rss_growth_le_50mb"])}'],
+        ['RSS trend (MB per minute, linear fit)', _number(soak.get('rss_trend_mb_per_min'), 2),
+         ''],
+        ['latency p50 / p99 over the run (ms)',
+         f'{_number(soak["latency_ms_p50"])} / {_number(soak["latency_ms_p99"])}', ''],
+        ['latency p99, last minute / first minute', _number(
+            soak['latency_p99_last_over_first'], 2),
+         f'<= 1.5: {_held(targets["p99_last_within_1.5x_first"])}'],
+        ['frames published by the camera', soak['frames_published'], ''],
+        ['frames received by the node', soak['frames_received'], ''],
+        ['processed + dropped + rejected + skipped + failed',
+         f'{soak["frames_processed"]} + {soak["frames_dropped"]} + {soak["frames_rejected"]} + '
+         f'{soak["frames_skipped_no_subscribers"]} + {soak["frames_failed"]} = '
+         f'{soak["accounted"]}', f'= received = published: '
+                                 f'{_held(targets["every_drop_counted"])}'],
+        ['dropped-frame ratio (dropped for a newer frame)', _number(soak['dropped_ratio'], 3), ''],
+        ['stale frames (older than one inference period)', soak['frames_stale'], ''],
+        ['exit code, traceback', f'{soak["exit_code"]}, {soak["traceback_in_log"]}',
+         f'0, False: {_held(targets["no_crash"])}'],
+    ])
+    period = 'minute' if soak['period_s'] == 60 else f'{soak["period_s"]:g} s period'
+    lines += ['', f'Per {period} (latency from the camera stamp to the consumer; counts from '
+                  f'the diagnostics, which the node publishes once a second):', '']
+    lines += _table([period, 'outputs', 'latency p50 (ms)', 'p99 (ms)', 'max (ms)',
+                     'received', 'processed', 'dropped', 'RSS (MB)'],
+                    [[p['period'], p['outputs'], p['latency_ms_p50'], p['latency_ms_p99'],
+                      p['latency_ms_max'], p.get('frames_received', '-'),
+                      p.get('frames_processed', '-'), p.get('frames_dropped', '-'), p['rss_mb']]
+                     for p in soak['per_period']])
+    return lines
+
+
+HOSTILE_FILES = [
+    ('a checkpoint whose pickle would call `pathlib.Path.touch` (creating a marker file)',
+     '`was refused: it is not a plain weights file` (loaded with `weights_only=True`: the '
+     'payload never runs; the test first proves that an unsafe load would run it)'),
+    ('the first half of a real checkpoint',
+     '`is not a readable PyTorch checkpoint (truncated or another file type?)`'),
+    ('an empty file', '`is empty (0 bytes)`'),
+    ('weights of another network', '`has no segmentation and depth heads: it is not a HydraNet`'),
+    ('a HydraNet whose config says 6 classes over 4-class weights',
+     '`does not fit a HydraNet with 6 classes ...: 2 shape mismatch(es)`'),
+]
+FAULTS = [
+    ('`device: cuda` on a machine without CUDA', 'node started with `device_fallback: true`',
+     'serves on the CPU; the log says `CUDA is not available` and `falling back to the CPU`; '
+     'diagnostics `device: cpu`'),
+    ('the same, `device_fallback: false`', 'a separate start',
+     "exit code 1, `device 'cuda' requested but CUDA is not available`, no traceback"),
+    ('camera_info never arrives', 'images only',
+     'outputs flow; after 2 s the log names the topic waited on; diagnostics WARN '
+     '`no camera_info received`'),
+    ('camera_info with NaN intrinsics', 'one message',
+     'refused (`K has non-finite values`), counted (`camera_info_rejected`), never published; '
+     'the next valid one is used'),
+    ('camera stops and restarts', 'frames, a pause longer than `input_timeout_s`, frames',
+     'log `input stale: no image on /image for ...`, diagnostics WARN `input stale` with '
+     '`seconds_since_last_image`; outputs resume, log `images resumed ... after a gap of`, '
+     '`input_gaps` and `longest_input_gap_s` counted'),
+    ('frame over `max_input_pixels`', 'a complete 300x300 frame, limit 200x200',
+     'rejected on arrival (`too_large`) before anything is allocated for it; next frame '
+     'answered'),
+    ('out of memory during inference',
+     'a real address-space limit on the node process (`prlimit RLIMIT_AS`, 96 MB above its '
+     'size), then a 2400x1800 frame',
+     "PyTorch's allocator fails; the frame is counted as rejected (`out_of_memory`), memory is "
+     'released, the node lives and answers the next frame (`torch.cuda.OutOfMemoryError` '
+     'takes the same path and empties the CUDA cache)'),
+    ('SIGINT, SIGTERM', 'while frames stream',
+     'exit code 0 within 3 s (measured 1.3-1.5 s), no traceback'),
+]
+ARRIVAL_CHECKS = (
+    'The node checks every image on arrival (encoding, size, step, data length, PNG/JPEG '
+    'header and pixel count) before it can displace a good frame from the newest-frame slot, '
+    'logs at most 3 lines per kind of rejection in any 5 s (the next line says how many went '
+    'unlogged) and counts each kind in the diagnostics (`frames_rejected_<kind>`); see '
+    '[node.md](node.md#diagnostics).')
+COMMANDS = [
+    '# the long forms (a few minutes; 10 minutes plus warm-up)',
+    'nice -n 10 python -m hydranet_ros.tools.fuzz_node --malformed 10000 --json-out fuzz.json',
+    'nice -n 10 python -m hydranet_ros.tools.soak --minutes 10 --json-out soak.json',
+    'python -m hydranet_ros.tools.reliability_report --fuzz fuzz.json --soak soak.json \\',
+    '    --out docs/reliability.md',
+    '# the short forms, in the test suite (about two minutes together)',
+    'python -m pytest test/test_fuzz.py test/test_hostile_files.py test/test_faults.py \\',
+    '    test/test_soak.py -q',
+]
+
+
+def static_sections() -> List[str]:
+    """Return the hostile-file and fault sections (what the test suite checks each run)."""
+    lines = ['## 2. Hostile files', '',
+             '`test/test_hostile_files.py` (every test run) gives the node each of these files, '
+             'at start (each ends the start with exit code 1 and the message) and as a run-time '
+             '`model_path` change (the rebuild fails, the old model keeps serving: the node '
+             'answers the next frame with the same depth and logs `still serving good.pth`).',
+             '']
+    lines += _table(['file', 'what the node says'], [list(row) for row in HOSTILE_FILES])
+    lines += ['', '## 3. Faults', '', '`test/test_faults.py` (every test run) makes each fault '
+              'real:', '']
+    lines += _table(['fault', 'how', 'what holds'], [list(row) for row in FAULTS])
+    return lines + ['', ARRIVAL_CHECKS]
+
+
+def report(fuzz: Dict, soak: Dict) -> str:
+    """Return the whole Markdown document."""
+    verdict = fuzz['passed'] and soak['passed']
+    lines = [TITLE, '',
+             'How hydranet_node behaves under malformed input, hostile model files, faults and '
+             'long runs, measured by the commands at the end of this page (this file is '
+             'written by `hydranet_ros/tools/reliability_report.py` from their JSON output). '
+             f'Overall: **{"every target held" if verdict else "a target FAILED"}**.', '']
+    lines += fuzz_section(fuzz) + [''] + static_sections() + [''] + soak_section(soak)
+    lines += ['', '## Commands', '', '```bash'] + COMMANDS + ['```']
+    return '\n'.join(lines).rstrip() + '\n'
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Read both JSON files and write the Markdown report."""
+    args = parse_args(argv)
+    with open(args.fuzz) as fuzz_file, open(args.soak) as soak_file:
+        text = report(json.load(fuzz_file), json.load(soak_file))
+    with open(args.out, 'w') as out:
+        out.write(text)
+    print(f'wrote {args.out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
