@@ -19,6 +19,7 @@ Example (the numbers of docs/performance.md)::
 """
 import argparse
 import copy
+import inspect
 import json
 import os
 import platform
@@ -123,15 +124,27 @@ def upstream_style_model(model: HydraNet) -> HydraNet:
 def time_calls(call: Callable[[], object], repeats: int, warmup: int,
                sync: Callable[[], None]) -> List[float]:
     """Return the wall time of ``repeats`` calls in milliseconds, after ``warmup`` calls."""
-    for _ in range(warmup):
-        call()
+    return time_in_turns([(call, repeats)], warmup, sync)[0]
+
+
+def time_in_turns(calls: Sequence[Tuple[Callable[[], object], int]], warmup: int,
+                  sync: Callable[[], None]) -> List[List[float]]:
+    """Time several calls taking turns (each ``repeats`` times), so they share the same load.
+
+    Returns one list of wall times in milliseconds per call, after ``warmup`` calls of each.
+    """
+    for call, repeats in calls:
+        for _ in range(warmup if repeats else 0):
+            call()
     sync()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        sync()
-        times.append((time.perf_counter() - started) * MS_PER_S)
+    times: List[List[float]] = [[] for _ in calls]
+    for turn in range(max((repeats for _, repeats in calls), default=0)):
+        for (call, repeats), samples in zip(calls, times):
+            if turn < repeats:
+                started = time.perf_counter()
+                call()
+                sync()
+                samples.append((time.perf_counter() - started) * MS_PER_S)
     return times
 
 
@@ -218,21 +231,23 @@ class Bench:
         return np.stack([resized] * batch)
 
     def reference(self, height: int, width: int, batch: int, threads: int) -> Dict[str, object]:
-        """Time the upstream-style forward once per shape and thread count; keep its outputs."""
+        """Return the upstream-style forward's outputs, its timed call and (once timed) stats.
+
+        The forward is timed once per shape and thread count, taking turns with the first
+        backend measured at that shape, so that both see the same machine load.
+        """
         key = (height, width, batch, threads)
         if key not in self._references:
-            torch.set_num_threads(threads)
             images = self.images(height, width, batch)
             x = torch.from_numpy(normalise_nchw(images, self.model.config.mean,
                                                 self.model.config.std)).to(self.device)
-            log(f'upstream-style eager forward {height}x{width} batch {batch} threads {threads}')
-            with torch.no_grad():
-                outputs = to_numpy(self.reference_model(x))
-                repeats = self.args.reference_repeats
-                times = time_calls(lambda: self.reference_model(x), repeats,
-                                   1 if repeats else 0, self.sync) if repeats else []
-            self._references[key] = {'outputs': outputs,
-                                     'stats': summarise(times) if times else None}
+
+            def forward() -> Dict[str, torch.Tensor]:
+                with torch.no_grad():
+                    return self.reference_model(x)
+
+            self._references[key] = {'outputs': to_numpy(forward()), 'call': forward,
+                                     'stats': None}
         return self._references[key]
 
     def engine(self, backend: str, precision: str, threads: int, spin_wait: bool):
@@ -265,13 +280,20 @@ class Bench:
         if self.device.type == 'cpu':
             torch.set_num_threads(threads)
         started = time.perf_counter()
-        try:
+        if 'batch' in inspect.signature(engine.backend.prepare).parameters:
             engine.backend.prepare(height, width, batch=batch)
-        except TypeError:  # A backend whose prepare() knows only the image size.
+        else:  # A backend whose prepare() knows only the image size.
             engine.backend.prepare(height, width)
         setup_ms = (time.perf_counter() - started) * MS_PER_S
-        model_times = time_calls(lambda: engine.backend.run(images), args.repeats, args.warmup,
-                                 self.sync)
+        reference_repeats = args.reference_repeats if reference['stats'] is None else 0
+        if reference_repeats:
+            log(f'... taking turns with the upstream-style eager forward ({reference_repeats} '
+                f'runs)')
+        model_times, reference_times = time_in_turns(
+            [(lambda: engine.backend.run(images), args.repeats),
+             (reference['call'], reference_repeats)], args.warmup, self.sync)
+        if reference_times:
+            reference['stats'] = summarise(reference_times)
         model = summarise(model_times)
         outputs = to_numpy(engine.backend.run(images))
         normalise_ms = getattr(engine.backend, 'last_timings_ms', {}).get('normalise', 0.0)
@@ -302,6 +324,7 @@ class Bench:
             'fps': batch * MS_PER_S / model['median_ms'],
             'reference_median_ms': ref_stats['median_ms'] if ref_stats else None,
             'reference_p90_ms': ref_stats['p90_ms'] if ref_stats else None,
+            'reference_min_ms': ref_stats['min_ms'] if ref_stats else None,
             'speedup_vs_reference': (ref_stats['median_ms'] / model['median_ms']
                                      if ref_stats else None),
             'e2e_median_ms': e2e['median_ms'], 'e2e_p90_ms': e2e['p90_ms'],
