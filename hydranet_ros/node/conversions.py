@@ -106,6 +106,14 @@ def array_to_image(pixels: np.ndarray, encoding: str,
     return msg
 
 
+def quiet_decoder_warnings() -> None:
+    """Keep OpenCV's per-image decoder warnings out of the log (the node reports them itself).
+
+    A camera sending corrupt frames would otherwise print a line for each, unthrottled.
+    """
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
 def compressed_to_array(msg: CompressedImage) -> Tuple[np.ndarray, str]:
     """Decode a JPEG or PNG CompressedImage; return (pixels, encoding: mono8, bgr8 or bgra8)."""
     image_format = msg.format.strip()

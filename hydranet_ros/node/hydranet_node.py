@@ -9,6 +9,7 @@ Outputs carry the input image's header: ``depth/image`` (32FC1 metres, NaN inval
 (all of one frame in a hydranet_ros/DepthSegmentation), plus ``/diagnostics``.
 """
 import os
+import signal
 import sys
 import threading
 import time
@@ -16,6 +17,7 @@ from typing import Dict, List, Optional
 
 import rclpy
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import State, TransitionCallbackReturn
@@ -31,7 +33,7 @@ from ..engine import ImageFormatError, InferenceEngine, overlay_labels
 from ..engine.default_model import default_model_path
 from . import diagnostics, label_info, output_images
 from .camera_info import scale_camera_info
-from .conversions import ImageConversionError, array_to_image
+from .conversions import ImageConversionError, array_to_image, quiet_decoder_warnings
 from .engine_holder import EngineHolder
 from .frame_slot import LatestFrameSlot
 from .inference_worker import InferenceWorker
@@ -574,11 +576,21 @@ def _network_input(settings: NodeSettings) -> str:
 
 
 def main(args: Optional[List[str]] = None) -> int:
-    """Run the node until shut down; return non-zero if the configuration is unusable."""
+    """Run the node until shut down; return non-zero if the configuration is unusable.
+
+    SIGINT or SIGTERM at any time after the imports ends the process with exit code 0 and
+    no traceback, during start-up (the context is shut down under the node) as while running:
+    SIGINT shuts the context down instead of raising KeyboardInterrupt at a random place.
+    """
     keep_large_buffers()
-    rclpy.init(args=args)
+    quiet_decoder_warnings()
+    interrupted = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: (interrupted.set(), rclpy.try_shutdown()))
     node = None
     try:
+        rclpy.init(args=args)  # its handlers shut the context down, then call the one above
+        if interrupted.is_set():
+            return 0
         try:
             node = HydraNetNode()
         except (ConfigurationError, InvalidParameterTypeException,
@@ -588,16 +600,22 @@ def main(args: Optional[List[str]] = None) -> int:
             return 2
         forward_package_logs(node.get_logger().get_child('engine'))
         if node.get_parameter('autostart').value:
-            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-                node.get_logger().fatal('could not configure at start (see the error above); '
-                                        'fix the parameters and start again')
-                return 1
-            if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
-                node.get_logger().fatal('could not activate at start')
+            for transition, name in ((node.trigger_configure, 'configure'),
+                                     (node.trigger_activate, 'activate')):
+                if transition() == TransitionCallbackReturn.SUCCESS:
+                    continue
+                if not rclpy.ok():  # a signal arrived during start-up
+                    return 0
+                node.get_logger().fatal(f'could not {name} at start (see the error above); '
+                                        f'fix the parameters and start again')
                 return 1
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RCLError:
+        if rclpy.ok():
+            raise
+        # A signal shut the context down while the node was being created.
     finally:
         if node is not None:
             node.on_shutdown(None)
