@@ -161,6 +161,22 @@ def test_int8_is_cached_and_approximates_fp32(model, tmp_path):
     assert correlation >= INT8_RANDOM_WEIGHTS_MIN_DEPTH_CORRELATION
 
 
+def test_int8_ranges_are_calibrated_once_and_recovered(model, tmp_path):
+    images = np.concatenate([_held_out_picture(*SMALL)] * 2)
+    backend = OnnxRuntimeBackend(model, CPU, 'int8', threads=2, cache_dir=str(tmp_path))
+    single = backend.run(images[:1])
+    ranges = backend.ranges_path(*SMALL)
+    stamp = os.stat(ranges).st_mtime_ns
+    pair = backend.run(images)
+    assert os.stat(ranges).st_mtime_ns == stamp, 'a new batch size calibrated again'
+    assert np.array_equal(pair['segm'][1], single['segm'][0])
+    with open(ranges, 'w') as corrupt:
+        corrupt.write('{"truncated')
+    os.remove(backend.model_path(1, *SMALL))
+    again = OnnxRuntimeBackend(model, CPU, 'int8', threads=2, cache_dir=str(tmp_path))
+    assert np.array_equal(again.run(images[:1])['segm'], single['segm'])
+
+
 def test_int8_agreement_with_the_trained_default_model(tmp_path):
     """Held-out generated street scenes (the default model's domain) at 96x320."""
     path = default_model_path()
