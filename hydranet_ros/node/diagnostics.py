@@ -89,6 +89,7 @@ class NodeStatistics:
     last_camera_info_rejection: str = ''
     last_received_s: Optional[float] = None
     input_gaps: int = 0
+    lost_in_transport: int = 0
     longest_input_gap_s: float = 0.0
     input_rate: RateWindow = field(default_factory=RateWindow)
     output_rate: RateWindow = field(default_factory=RateWindow)
@@ -125,6 +126,11 @@ class NodeStatistics:
         with self.lock:
             self.rejected_camera_infos += 1
             self.last_camera_info_rejection = reason
+
+    def frames_lost(self, count: int) -> None:
+        """Count frames the camera sent that never reached the node."""
+        with self.lock:
+            self.lost_in_transport += count
 
     def input_gap(self, gap_s: float) -> None:
         """Count a pause of the camera longer than the input timeout."""
@@ -178,6 +184,7 @@ class NodeStatistics:
                 'camera_info_rejected': self.rejected_camera_infos,
                 'last_camera_info_rejection': self.last_camera_info_rejection,
                 'input_gaps': self.input_gaps,
+                'frames_lost_in_transport': self.lost_in_transport,
                 'longest_input_gap_s': self.longest_input_gap_s,
                 'input_rate_hz': self.input_rate.rate_hz(now_s),
                 'output_rate_hz': self.output_rate.rate_hz(now_s),

@@ -40,16 +40,19 @@ from .inference_worker import InferenceWorker
 from .input_checks import (CAMERA_INFO, ENCODING, OUT_OF_MEMORY, REJECTION_KINDS, UNDECODABLE,
                            RejectedInput, check_camera_info, check_compressed, check_image)
 from .input_frames import ReceivedFrame, decode_rgb
-from .memory import keep_large_buffers
+from .memory import keep_large_buffers, release_unused_heap
 from .out_of_memory import is_out_of_memory, release_memory
 from .output_publishers import OutputPublishers
 from .parameters import (ENGINE_PARAMETERS, NodeSettings, PARAMETER_SPECS, SPECS, check_settings,
                          check_value, descriptor)
 from .qos import input_qos, latched_qos, output_qos
 from .rejection_log import RejectionLog
+from .transport_gaps import SequenceGaps
 from .ros_logging import forward_package_logs
 
 NODE_NAME = 'hydranet_node'
+# rclpy passes message info (publisher sequence numbers) to two-argument callbacks (Kilted).
+MESSAGE_INFO_CALLBACKS = hasattr(rclpy.subscription, 'MessageInfo')
 DIAGNOSTICS_PERIOD_S = 1.0
 DIAGNOSTICS_QOS_DEPTH = 10
 CAMERA_INFO_GRACE_S = 2.0
@@ -90,6 +93,7 @@ class HydraNetNode(LifecycleNode):
         self._rejection_log = RejectionLog(self.get_logger().warning)
         self._activated_s: Optional[float] = None
         self._input_stale_warned = False
+        self._sequence_gaps = SequenceGaps()
         self._diagnostics_publisher = self.create_publisher(
             DiagnosticArray, '/diagnostics', DIAGNOSTICS_QOS_DEPTH)
         self._diagnostics_timer = self.create_timer(DIAGNOSTICS_PERIOD_S,
@@ -164,6 +168,7 @@ class HydraNetNode(LifecycleNode):
         warm_up_size = settings.inference_size or self._last_image_size
         if warm_up_size is not None:
             engine.warm_up(*warm_up_size)
+        release_unused_heap()  # the temporaries of loading, exporting and warming up
         return engine
 
     def _on_engine_swapped(self, engine: InferenceEngine, settings: NodeSettings) -> None:
@@ -206,14 +211,15 @@ class HydraNetNode(LifecycleNode):
         """Subscribe to the camera and start the inference thread."""
         settings = self._settings
         qos = input_qos(settings.input_qos, settings.input_qos_depth)
+        on_image = self._on_image_with_info if MESSAGE_INFO_CALLBACKS else self._on_image
         if settings.use_compressed_input:
             image_topic = self.resolve_topic_name('image') + '/compressed'
             self._input_subscriptions.append(self.create_subscription(
-                CompressedImage, image_topic, self._on_image, qos))
+                CompressedImage, image_topic, on_image, qos))
         else:
             image_topic = self.resolve_topic_name('image')
             self._input_subscriptions.append(self.create_subscription(
-                Image, 'image', self._on_image, qos))
+                Image, 'image', on_image, qos))
         self._input_subscriptions.append(self.create_subscription(
             CameraInfo, 'camera_info', self._on_camera_info, qos))
         self._previous_start_s = self._previous_end_s = None
@@ -298,6 +304,19 @@ class HydraNetNode(LifecycleNode):
         dropped = self._slot.put(frame)
         self._note_arrival(now_s, self._stats.frame_received(now_s, dropped))
 
+    def _on_image_with_info(self, msg, info) -> None:
+        gid = info.get('publisher_gid') or {}
+        lost = self._sequence_gaps.missing(bytes(gid.get('data', b'')),
+                                           info.get('publication_sequence_number'))
+        if lost:
+            self._stats.frames_lost(lost)
+            self.get_logger().warning(
+                f'{lost} frame(s) sent on {self._image_topic()} never reached the node (lost '
+                f'by a best-effort transport or pushed out of the input queue of depth '
+                f'{self._settings.input_qos_depth}); counted as frames_lost_in_transport',
+                throttle_duration_sec=WARNING_THROTTLE_S)
+        self._on_image(msg)
+
     def _note_arrival(self, now_s: float, gap_s: Optional[float]) -> None:
         stale = self._input_stale_warned
         self._input_stale_warned = False
@@ -375,6 +394,8 @@ class HydraNetNode(LifecycleNode):
             return
         inference_ms = (time.perf_counter() - inference_start_s) * MS_PER_S
         height, width = rgb.shape[:2]
+        if self._last_image_size != (height, width):
+            release_unused_heap()  # a new size may have built (exported) a network for it
         self._last_image_size = (height, width)
         header = frame.header
         if header.frame_id != self._frame_id:

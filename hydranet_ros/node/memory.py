@@ -34,3 +34,21 @@ def keep_large_buffers() -> bool:
     mallopt.restype = ctypes.c_int
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
                 and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+
+
+def release_unused_heap() -> bool:
+    """Return freed heap memory to the system now (glibc ``malloc_trim``); True if some was.
+
+    With the raised trim threshold, the temporaries of a one-off job (an ONNX export, a
+    warm-up at a new size) would otherwise stay resident for the life of the process.
+    """
+    if not sys.platform.startswith('linux'):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
+        malloc_trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return False
+    malloc_trim.argtypes = (ctypes.c_size_t,)
+    malloc_trim.restype = ctypes.c_int
+    return bool(malloc_trim(0))

@@ -10,7 +10,7 @@ frame's stamp. At the end each node's diagnostics must account for every message
 received, each rejection kind counted exactly as sent, received = processed + dropped +
 rejected, no failure; the nodes must still run and stop cleanly (exit code 0, no traceback).
 
-Long form (about 3-5 minutes on two busy cores)::
+Long form (about a minute on two busy cores)::
 
     python -m hydranet_ros.tools.fuzz_node --malformed 10000 --json-out fuzz.json
 
@@ -37,7 +37,8 @@ from .fuzz_cases import (COMPRESSED_MALFORMED, DECODER, RAW_MALFORMED, CaseDeck,
                          good_camera_info, good_compressed, good_raw)
 from .node_processes import (Listener, NODE_MODULE, PACKAGE_DIR, node_arguments,
                              ros_environment, start, stop, wait_for)
-from .node_watch import NodeWatch, count, stamp_key, write_random_checkpoint
+from .node_watch import (NodeWatch, count, source_revision, stamp_key,
+                         write_random_checkpoint)
 
 SAMPLE = PACKAGE_DIR / 'assets' / 'samples' / 'nyud_000464.png'
 WIDTH, HEIGHT = 64, 48
@@ -341,6 +342,7 @@ def run_fuzz(malformed: int, per_good: int = 25, seed: int = 0, threads: int = 1
         'max_input_pixels': MAX_INPUT_PIXELS, 'cases': dict(sorted(cases.items())),
         'nodes': nodes, 'seconds': time.monotonic() - started,
         'load_average_1min': os.getloadavg()[0], 'cpu_count': os.cpu_count(),
+        'source_revision': source_revision(),
     }
     result['passed'] = (crashes == 0 and result['good_frames_unanswered'] == 0
                         and result['camera_info_outputs_invalid'] == 0

@@ -5,6 +5,7 @@ arrives and the latest diagnostics of each node; ``write_random_checkpoint`` mak
 random-weight model so that a test run does not depend on trained weights.
 """
 import os
+import subprocess
 import threading
 import time
 from typing import Callable, Dict, Iterable, Optional, Tuple
@@ -26,6 +27,20 @@ def write_random_checkpoint(path: str, num_classes: int = 4, seed: int = 0) -> s
     model = build_hydranet(HydraNetConfig(num_classes=num_classes, max_depth_m=20.0))
     save_hydranet(model, path, extra={'purpose': 'random weights for reliability runs'})
     return os.path.abspath(path)
+
+
+def source_revision() -> str:
+    """Return the git commit of the source tree (with ``+changes`` if modified), or ''."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=root, text=True,
+                                capture_output=True, check=True).stdout.strip()
+        changed = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no',
+                                  '--', 'hydranet_ros'], cwd=root, text=True,
+                                 capture_output=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ''
+    return commit + ('+changes' if changed else '')
 
 
 def stamp_key(header) -> StampKey:

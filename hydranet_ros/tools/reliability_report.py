@@ -51,7 +51,8 @@ def fuzz_section(fuzz: Dict) -> List[str]:
     """Return the Markdown of the fuzzing run."""
     lines = ['## 1. Bad input: fuzzing', '',
              f'Command: `python -m hydranet_ros.tools.fuzz_node --malformed '
-             f'{fuzz["malformed_messages"]}` ({fuzz["seconds"]:.0f} s; {fuzz.get("cpu_count")} '
+             f'{fuzz["malformed_messages"]}` (source {fuzz.get("source_revision") or "unknown"}; '
+             f'{fuzz["seconds"]:.0f} s; {fuzz.get("cpu_count")} '
              f'CPU cores, load average {fuzz["load_average_1min"]:.1f}). Two nodes (raw and '
              f'compressed input, a random-weight 4-class HydraNet, {fuzz["image"]} frames, '
              f'max_input_pixels {fuzz["max_input_pixels"]}) received bursts of '
@@ -109,7 +110,8 @@ def soak_section(soak: Dict) -> List[str]:
     targets = soak['targets']
     lines = ['## 4. Long runs: soak', '',
              f'Command: `python -m hydranet_ros.tools.soak --minutes '
-             f'{soak["minutes_measured"]:g}` ({soak["seconds"] / 60:.1f} min in all; '
+             f'{soak["minutes_measured"]:g}` (source {soak.get("source_revision") or "unknown"}; '
+             f'{soak["seconds"] / 60:.1f} min in all; '
              f'{soak.get("cpu_count")} CPU cores, load average at the end '
              f'{soak["load_average_1min"]:.1f}). Camera {soak["camera"]}, network input '
              f'{soak["network_input"]}, backend {soak["backend"]}; warm-up '
@@ -127,12 +129,18 @@ def soak_section(soak: Dict) -> List[str]:
         ['latency p99, last minute / first minute', _number(
             soak['latency_p99_last_over_first'], 2),
          f'<= 1.5: {_held(targets["p99_last_within_1.5x_first"])}'],
+        ['CPU time of the node per output, last minute / first minute',
+         _number(soak.get('cpu_ms_per_output_last_over_first'), 2), ''],
+        ['inference time, last minute / first minute',
+         _number(soak.get('inference_ms_last_over_first'), 2), ''],
         ['frames published by the camera', soak['frames_published'], ''],
-        ['frames received by the node', soak['frames_received'], ''],
+        ['frames received by the node + lost in transport (sequence gaps)',
+         f'{soak["frames_received"]} + {_number(soak.get("frames_lost_in_transport"))}',
+         '= published'],
         ['processed + dropped + rejected + skipped + failed',
          f'{soak["frames_processed"]} + {soak["frames_dropped"]} + {soak["frames_rejected"]} + '
          f'{soak["frames_skipped_no_subscribers"]} + {soak["frames_failed"]} = '
-         f'{soak["accounted"]}', f'= received = published: '
+         f'{soak["accounted"]}', f'= received: '
                                  f'{_held(targets["every_drop_counted"])}'],
         ['dropped-frame ratio (dropped for a newer frame)', _number(soak['dropped_ratio'], 3), ''],
         ['stale frames (older than one inference period)', soak['frames_stale'], ''],
@@ -143,10 +151,13 @@ def soak_section(soak: Dict) -> List[str]:
     lines += ['', f'Per {period} (latency from the camera stamp to the consumer; counts from '
                   f'the diagnostics, which the node publishes once a second):', '']
     lines += _table([period, 'outputs', 'latency p50 (ms)', 'p99 (ms)', 'max (ms)',
-                     'received', 'processed', 'dropped', 'RSS (MB)'],
+                     'received', 'processed', 'dropped', 'RSS (MB)', 'inference (ms)',
+                     'node CPU (%)', 'CPU ms per output', 'load average'],
                     [[p['period'], p['outputs'], p['latency_ms_p50'], p['latency_ms_p99'],
-                      p['latency_ms_max'], p.get('frames_received', '-'),
-                      p.get('frames_processed', '-'), p.get('frames_dropped', '-'), p['rss_mb']]
+                      p['latency_ms_max'], p.get('frames_received'), p.get('frames_processed'),
+                      p.get('frames_dropped'), p['rss_mb'], p.get('inference_ms_mean'),
+                      p.get('node_cpu_percent'), p.get('node_cpu_ms_per_output'),
+                      p.get('load_average_1min')]
                      for p in soak['per_period']])
     return lines
 

@@ -7,7 +7,10 @@ as a consumer does, samples the node's resident memory (RSS, psutil) every secon
 its diagnostics. After a warm-up it reports per minute: end-to-end latency p50/p99 (camera
 stamp to arrival here), outputs, drops, RSS; and overall: RSS growth after warm-up, the
 dropped-frame ratio and the accounting of every frame (published by the camera = received
-by the node = processed + dropped + rejected + skipped + failed).
+by the node + lost in transport, which the node counts from gaps in the publisher's sequence
+numbers; received = processed + dropped + rejected + skipped + failed). Per minute it also
+reports the node's CPU share, its CPU time per output, its inference time and the machine's
+load, which tell a slower node from a busier machine.
 
 Targets: RSS growth <= 50 MB after warm-up, p99 latency of the last minute within 1.5x of the
 first, every frame accounted for, no crash (exit code 0 when all are met)::
@@ -32,7 +35,8 @@ import cv2
 
 from .node_processes import (Listener, NODE_MODULE, PACKAGE_DIR, node_arguments,
                              ros_environment, start, stop, wait_for)
-from .node_watch import NodeWatch, count, stamp_ns, write_random_checkpoint
+from .node_watch import (NodeWatch, count, source_revision, stamp_ns,
+                         write_random_checkpoint)
 
 SAMPLE = PACKAGE_DIR / 'assets' / 'samples' / 'kitti_000099.png'
 NODE_NAME = 'hydranet_soak_node'
@@ -48,7 +52,9 @@ MS_PER_NS = 1e-6
 NS_PER_S = 10**9
 OUTPUT_TOPICS = ('depth/image', 'segmentation/labels', 'depth/camera_info')
 COUNTERS = ('frames_received', 'frames_processed', 'frames_dropped', 'frames_rejected',
-            'frames_skipped_no_subscribers', 'frames_failed', 'frames_stale')
+            'frames_skipped_no_subscribers', 'frames_failed', 'frames_stale',
+            'frames_lost_in_transport')
+NOT_OUTCOMES = ('frames_received', 'frames_stale', 'frames_lost_in_transport')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -133,12 +139,13 @@ class Camera:
 
 
 class Recorder:
-    """Latencies of depth outputs and RSS samples, with their times."""
+    """Latencies of depth outputs, and samples of the node's RSS, CPU time and the load."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.latencies: List[tuple] = []  # (arrival ns, latency ms)
         self.rss: List[tuple] = []  # (time ns, bytes)
+        self.cpu: List[tuple] = []  # (time ns, CPU seconds of the node, 1-minute load)
 
     def on_output(self, topic: str, msg, arrival_ns: int) -> None:
         """Record the end-to-end latency of a depth image."""
@@ -151,11 +158,15 @@ class Recorder:
         """Record the node's resident memory now."""
         import psutil
         try:
-            rss = psutil.Process(process.pid).memory_info().rss
+            node = psutil.Process(process.pid)
+            rss = node.memory_info().rss
+            times = node.cpu_times()
         except psutil.Error:
             return
+        now_ns = time.time_ns()
         with self.lock:
-            self.rss.append((time.time_ns(), rss))
+            self.rss.append((now_ns, rss))
+            self.cpu.append((now_ns, times.user + times.system, os.getloadavg()[0]))
 
 
 def _sample(width: int, height: int) -> np.ndarray:
@@ -169,8 +180,14 @@ def _percentile(values: List[float], q: float) -> Optional[float]:
 
 
 def _accounted(values: Dict[str, str]) -> int:
-    return sum(count(values, key) for key in COUNTERS
-               if key not in ('frames_received', 'frames_stale'))
+    return sum(count(values, key) for key in COUNTERS if key not in NOT_OUTCOMES)
+
+
+def _value(values: Dict[str, str], key: str) -> Optional[float]:
+    try:
+        return float(values[key])
+    except (KeyError, ValueError):
+        return None
 
 
 def _periods(recorder: Recorder, snapshots: List[tuple], start_ns: int, bin_s: float,
@@ -181,12 +198,21 @@ def _periods(recorder: Recorder, snapshots: List[tuple], start_ns: int, bin_s: f
         high = start_ns + int((index + 1) * bin_s * NS_PER_S)
         latencies = [ms for t, ms in recorder.latencies if low <= t < high]
         rss = [b for t, b in recorder.rss if low <= t < high]
+        cpu = [(t, seconds, load) for t, seconds, load in recorder.cpu if low <= t < high]
         before = [values for t, values in snapshots if t <= low]
         after = [values for t, values in snapshots if t <= high]
-        delta = {}
+        delta: Dict[str, object] = {}
         if before and after:
             delta = {key: count(after[-1], key) - count(before[-1], key)
                      for key in ('frames_received', 'frames_processed', 'frames_dropped')}
+            delta['inference_ms_mean'] = _value(after[-1], 'inference_ms_mean')
+            delta['overhead_ms_p99'] = _value(after[-1], 'overhead_ms_p99')
+        if len(cpu) > 1:
+            cpu_s = cpu[-1][1] - cpu[0][1]
+            delta['node_cpu_percent'] = 100.0 * cpu_s / ((cpu[-1][0] - cpu[0][0]) / NS_PER_S)
+            delta['node_cpu_ms_per_output'] = 1000.0 * cpu_s / len(latencies) \
+                if latencies else None
+            delta['load_average_1min'] = cpu[-1][2]
         periods.append({
             'period': index + 1, 'outputs': len(latencies),
             'latency_ms_p50': _percentile(latencies, 50),
@@ -194,6 +220,11 @@ def _periods(recorder: Recorder, snapshots: List[tuple], start_ns: int, bin_s: f
             'latency_ms_max': max(latencies) if latencies else None,
             'rss_mb': rss[-1] / BYTES_PER_MB if rss else None, **delta})
     return periods
+
+
+def _ratio(periods: List[Dict], key: str) -> Optional[float]:
+    first, last = periods[0].get(key), periods[-1].get(key)
+    return last / first if first and last else None
 
 
 def _memory(recorder: Recorder, start_ns: int, end_ns: int) -> Dict:
@@ -282,6 +313,7 @@ def run_soak(args: argparse.Namespace) -> Dict:
         latencies = [ms for t, ms in recorder.latencies if start_ns <= t < end_ns]
     received = count(values, 'frames_received')
     counters = {key: count(values, key) for key in COUNTERS}
+    lost = counters['frames_lost_in_transport']
     first_p99, last_p99 = periods[0]['latency_ms_p99'], periods[-1]['latency_ms_p99']
     p99_ratio = last_p99 / first_p99 if first_p99 and last_p99 else None
     result = {
@@ -292,19 +324,23 @@ def run_soak(args: argparse.Namespace) -> Dict:
         'frames_published': camera.published, 'camera_late_ticks': camera.late_ticks,
         **counters,
         'transport_lost': camera.published - received,
+        'sent_equals_received_plus_lost': camera.published == received + lost,
         'accounted': _accounted(values),
         'dropped_ratio': counters['frames_dropped'] / received if received else None,
         'outputs_measured': len(latencies),
         'latency_ms_p50': _percentile(latencies, 50),
         'latency_ms_p99': _percentile(latencies, 99),
         'latency_p99_last_over_first': p99_ratio,
+        'cpu_ms_per_output_last_over_first': _ratio(periods, 'node_cpu_ms_per_output'),
+        'inference_ms_last_over_first': _ratio(periods, 'inference_ms_mean'),
         **memory,
         'per_period': periods,
         'exit_code': exit_code, 'traceback_in_log': traceback,
         'seconds': time.monotonic() - started, 'load_average_1min': os.getloadavg()[0],
         'cpu_count': os.cpu_count(),
+        'source_revision': source_revision(),
     }
-    every_drop_counted = received > 0 and received == camera.published \
+    every_drop_counted = received > 0 and camera.published == received + lost \
         and _accounted(values) == received and counters['frames_failed'] == 0
     result['targets'] = {
         'rss_growth_le_50mb': memory.get('rss_growth_mb', float('inf')) <= RSS_GROWTH_LIMIT_MB,
