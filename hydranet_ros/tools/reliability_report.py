@@ -105,9 +105,46 @@ def fuzz_section(fuzz: Dict) -> List[str]:
     return lines
 
 
+def soak_notes(soak: Dict) -> List[str]:
+    """Return the facts that explain a missed soak target, from the run's own figures."""
+    notes = []
+    periods = soak['per_period']
+    first, last = periods[0], periods[-1]
+    if not soak['targets']['p99_last_within_1.5x_first'] and first['outputs'] and last['outputs']:
+        note = (f'The p99 latency grew {soak["latency_p99_last_over_first"]:.2f}x while the '
+                f'outputs per minute fell from {first["outputs"]} to {last["outputs"]} '
+                f'({first["outputs"] / last["outputs"]:.2f}x fewer). The node works back to '
+                f'back at this input rate, so each frame took that much longer to process; no '
+                f'frame waited longer than one inference period (stale frames: '
+                f'{soak["frames_stale"]}).')
+        cpu_ratio = soak.get('cpu_ms_per_output_last_over_first')
+        if cpu_ratio is not None:
+            note += (f' CPU time per output changed {cpu_ratio:.2f}x and the CPU share of the '
+                     f'node went from {_number(first.get("node_cpu_percent"))} % to '
+                     f'{_number(last.get("node_cpu_percent"))} % (load average '
+                     f'{_number(first.get("load_average_1min"))} to '
+                     f'{_number(last.get("load_average_1min"))}).')
+        else:
+            note += (f' This run predates the per-minute CPU figures; the load average was '
+                     f'{soak["load_average_1min"]:.1f} on {soak.get("cpu_count")} cores at its '
+                     f'end.')
+        notes.append(note)
+    lost = soak['frames_published'] - soak['frames_received']
+    if lost and 'frames_lost_in_transport' not in soak:
+        notes.append(f'{lost} frame(s) published never reached the node (best-effort input); '
+                     f'this run predates the count of such frames by the node '
+                     f'(`frames_lost_in_transport`). Every frame the node received was '
+                     f'accounted for: received = processed + dropped + rejected + skipped + '
+                     f'failed held exactly.')
+    return notes
+
+
 def soak_section(soak: Dict) -> List[str]:
     """Return the Markdown of the soak run."""
     targets = soak['targets']
+    identity_ok = soak['accounted'] == soak['frames_received']
+    published_ok = soak['frames_published'] == soak['frames_received'] + soak.get(
+        'frames_lost_in_transport', 0)
     lines = ['## 4. Long runs: soak', '',
              f'Command: `python -m hydranet_ros.tools.soak --minutes '
              f'{soak["minutes_measured"]:g}` (source {soak.get("source_revision") or "unknown"}; '
@@ -136,17 +173,21 @@ def soak_section(soak: Dict) -> List[str]:
         ['frames published by the camera', soak['frames_published'], ''],
         ['frames received by the node + lost in transport (sequence gaps)',
          f'{soak["frames_received"]} + {_number(soak.get("frames_lost_in_transport"))}',
-         '= published'],
+         f'= published: {_held(published_ok)}'],
         ['processed + dropped + rejected + skipped + failed',
          f'{soak["frames_processed"]} + {soak["frames_dropped"]} + {soak["frames_rejected"]} + '
          f'{soak["frames_skipped_no_subscribers"]} + {soak["frames_failed"]} = '
-         f'{soak["accounted"]}', f'= received: '
-                                 f'{_held(targets["every_drop_counted"])}'],
+         f'{soak["accounted"]}', f'= received: {_held(identity_ok)}'],
+        ['every frame counted (both rows above)', '',
+         _held(targets['every_drop_counted'])],
         ['dropped-frame ratio (dropped for a newer frame)', _number(soak['dropped_ratio'], 3), ''],
         ['stale frames (older than one inference period)', soak['frames_stale'], ''],
         ['exit code, traceback', f'{soak["exit_code"]}, {soak["traceback_in_log"]}',
          f'0, False: {_held(targets["no_crash"])}'],
     ])
+    notes = soak_notes(soak)
+    if notes:
+        lines += [''] + [f'- {note}' for note in notes]
     period = 'minute' if soak['period_s'] == 60 else f'{soak["period_s"]:g} s period'
     lines += ['', f'Per {period} (latency from the camera stamp to the consumer; counts from '
                   f'the diagnostics, which the node publishes once a second):', '']
