@@ -247,7 +247,8 @@ def _log_lines_by_kind(text: str) -> Dict[str, int]:
 def _summary(target: Target, values: Dict[str, str], exit_code: Optional[int],
              log_text: str, alive_at_end: bool) -> Dict:
     keys = ('frames_received', 'frames_processed', 'frames_dropped', 'frames_rejected',
-            'frames_failed', 'frames_skipped_no_subscribers', 'camera_info_rejected')
+            'frames_failed', 'frames_skipped_no_subscribers', 'camera_info_rejected',
+            'frames_lost_in_transport')
     diagnostics = {key: count(values, key) for key in keys}
     diagnostics.update({key: count(values, key) for key in values
                         if key.startswith('frames_rejected_')})
