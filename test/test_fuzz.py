@@ -23,6 +23,7 @@ from hydranet_ros.node.rejection_log import (REJECTION_LOG_BURST,  # noqa: E402
                                              REJECTION_LOG_PERIOD_S, RejectionLog)
 from hydranet_ros.tools import fuzz_cases  # noqa: E402
 from hydranet_ros.tools.fuzz_node import run_fuzz  # noqa: E402
+from hydranet_ros.tools.reliability_report import fuzz_section  # noqa: E402
 
 SHORT_MALFORMED = 300
 MAX_PIXELS = 640 * 480
@@ -132,3 +133,6 @@ def test_short_fuzzing_run_keeps_the_nodes_up_and_answers_every_good_frame(tmp_p
             if kind not in (fuzz_cases.DECODER, fuzz_cases.GOOD) and sent:
                 assert 1 <= lines.get(kind, 0) <= min(sent, most), (kind, lines)
     assert result['passed'], summary
+    report = '\n'.join(fuzz_section(result))
+    assert f'| malformed messages sent | {SHORT_MALFORMED} |' in report
+    assert '**FAILED**' not in report

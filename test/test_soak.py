@@ -11,6 +11,7 @@ pytest.importorskip('rclpy', reason='rclpy is not installed: the node tests need
 pytest.importorskip('psutil', reason='the soak samples the node memory with psutil')
 
 from hydranet_ros.node.transport_gaps import SequenceGaps  # noqa: E402
+from hydranet_ros.tools.reliability_report import soak_section  # noqa: E402
 from hydranet_ros.tools.soak import parse_args, run_soak  # noqa: E402
 
 PERIODS = 3
@@ -45,3 +46,6 @@ def test_short_soak_accounts_for_every_frame_and_the_node_survives(tmp_path):
     assert all(period['outputs'] > 0 for period in result['per_period']), result['per_period']
     assert result['rss_mb_after_warmup'] > 0 and 'rss_growth_mb' in result
     assert result['latency_ms_p99'] >= result['latency_ms_p50'] > 0
+    report = '\n'.join(soak_section(result))
+    assert '= received: held' in report and 'RSS growth after warm-up' in report
+    assert report.count('\n| ') >= PERIODS + 10
