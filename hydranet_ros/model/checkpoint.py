@@ -1,6 +1,7 @@
 """Reading and writing HydraNet checkpoints (published upstream format and this project's)."""
 import os
 import pickle
+import re
 from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
@@ -27,6 +28,17 @@ def _listing(keys) -> str:
     return shown + (f' ... and {more} more' if more > 0 else '')
 
 
+def _unpickler_reason(message: str) -> str:
+    """Return the line of a refusal that names the rejected object, without terminal escapes."""
+    message = re.sub(r'\x1b\[[0-9;]*m', '', message)
+    for line in message.splitlines():
+        line = line.strip()
+        if line.startswith('WeightsUnpickler error:'):
+            return line.split(' was not an allowed global')[0]
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return lines[0] if lines else ''
+
+
 def read_checkpoint_file(path: PathLike) -> Any:
     """Load a checkpoint with ``weights_only=True``; raise ``CheckpointError`` if unusable."""
     path = os.fspath(path)
@@ -39,7 +51,7 @@ def read_checkpoint_file(path: PathLike) -> Any:
     try:
         return torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        reason = _unpickler_reason(str(error)) or type(error).__name__
         raise CheckpointError(
             f'checkpoint {path!r} was refused: it is not a plain weights file (it may carry '
             f'executable pickled objects, which are never loaded). Reason: {reason}') from error
