@@ -85,8 +85,8 @@ def build_parser():
 
 
 def _training_size(model):
-    size = model.checkpoint_extra.get('training', {}).get('settings', {}).get('notes', {}).get(
-        'image_size')
+    """Return the (height, width) the model was trained at, if its checkpoint records it."""
+    size = model.config.notes.get('image_size')
     return tuple(size) if size else None
 
 
