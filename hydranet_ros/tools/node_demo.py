@@ -30,6 +30,8 @@ from .prediction_summary import class_histogram, depth_statistics
 NODE_NAME = 'hydranet'
 STREET_SAMPLE = PACKAGE_DIR / 'assets' / 'samples' / 'kitti_000099.png'
 GENERATED_SIZE = (192, 640)
+DEFAULT_MODEL_SIZE = (320, 96)
+"""Width and height the bundled model was trained at (it is only accurate at that scale)."""
 CAMERA_RATE_HZ = 5.0
 SECONDS_PER_IMAGE = 4.0
 PHASE_TIMEOUT_S = 600.0
@@ -151,6 +153,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--backend', default='auto', help='auto, torch or onnxruntime')
     parser.add_argument('--generated', type=int, default=2,
                         help='generated street scenes after the shipped sample')
+    parser.add_argument('--inference-size', default='',
+                        help='network input WIDTHxHEIGHT (default: the bundled model'
+                             f' training size {DEFAULT_MODEL_SIZE[0]}x{DEFAULT_MODEL_SIZE[1]}, '
+                             'or native with --model)')
     args = parser.parse_args(argv)
     out_dir = os.path.abspath(args.out)
     log_dir = os.path.join(out_dir, 'logs')
@@ -158,6 +164,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parameters = {'device': args.device, 'backend': args.backend}
     if args.model:
         parameters['model_path'] = os.path.abspath(args.model)
+    size = args.inference_size or ('' if args.model else 'x'.join(map(str, DEFAULT_MODEL_SIZE)))
+    if size:
+        width, height = (int(v) for v in size.lower().split('x'))
+        parameters.update(inference_width=width, inference_height=height)
     listener = Listener('hydranet_node_demo')
     collector = OutputCollector(listener)
     node = start(NODE_MODULE, node_arguments(NODE_NAME, parameters), env,
