@@ -121,3 +121,8 @@ def test_augmentation_is_reproducible_per_epoch_and_index(tmp_path):
     assert torch.equal(first, dataset[1]['image'])
     dataset.epoch = 1
     assert not torch.equal(first, dataset[1]['image'])
+
+
+def test_depth_scale_can_be_overridden(folder_dataset):
+    dataset = open_dataset('folder', str(folder_dataset), 'train', depth_scale=500.0)
+    assert dataset[0].depth_m[1, 1] == pytest.approx(5.0)

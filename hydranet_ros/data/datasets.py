@@ -13,8 +13,10 @@ An optional ``<split>.txt`` in ``root`` lists the stems to use (one per line).
 
 - NYUDv2: depth uint16 PNG, metres = value / 5000 (0 = unknown); labels uint8 0..39, 255
   ignored (40 classes).
-- KITTI: depth uint16 PNG, metres = value / 256 (0 = unknown); labels either uint8 ids 0..5 or
-  RGB colour-coded with the KITTI-6 colours (any other colour is ignored).
+- KITTI: depth uint16 PNG, metres = value / 256 (0 = unknown; the official KITTI depth format;
+  the upstream HydraNet code stored its KITTI depth with 800 per metre: pass ``depth_scale``);
+  labels either uint8 ids 0..5 or RGB colour-coded with the KITTI-6 colours (any other colour is
+  ignored).
 - Generic folder (``root/split`` or ``root``): ``rgb/`` pictures (png/jpg), ``depth/`` either
   uint16 PNG in millimetres (0 = unknown) or float ``.npy`` in metres (NaN/inf/0 = unknown),
   ``labels/`` uint8 PNG (255 ignored), and ``classes.yaml`` in ``root``::
@@ -107,8 +109,12 @@ class PairedFileDataset:
     class_names = ()
     class_colors = ()
     max_depth_m = 80.0
+    depth_scale = 1.0
+    """Depth PNG value per metre."""
 
-    def __init__(self, root, split='train', limit=None):
+    def __init__(self, root, split='train', limit=None, depth_scale=None):
+        if depth_scale is not None:
+            self.depth_scale = float(depth_scale)
         if not os.path.isdir(root):
             raise FileNotFoundError(f'dataset directory {root!r} does not exist')
         self.root = root
@@ -173,10 +179,11 @@ class NYUDv2Dataset(PairedFileDataset):
     class_names = classes.NYUD40_CLASS_NAMES
     class_colors = classes.NYUD40_CLASS_COLORS
     max_depth_m = classes.NYUD_MAX_DEPTH_M
+    depth_scale = classes.NYUD_DEPTH_SCALE
 
     def read_depth(self, path):
         """Return metres from a uint16 PNG (value / 5000)."""
-        return read_depth_png(path, classes.NYUD_DEPTH_SCALE)
+        return read_depth_png(path, self.depth_scale)
 
     def read_labels(self, path):
         """Return ids 0..39 (255 ignored)."""
@@ -191,10 +198,11 @@ class KITTIDataset(PairedFileDataset):
     class_names = classes.KITTI6_CLASS_NAMES
     class_colors = classes.KITTI6_CLASS_COLORS
     max_depth_m = classes.KITTI_MAX_DEPTH_M
+    depth_scale = classes.KITTI_DEPTH_SCALE
 
     def read_depth(self, path):
-        """Return metres from a uint16 PNG (value / 256)."""
-        return read_depth_png(path, classes.KITTI_DEPTH_SCALE)
+        """Return metres from a uint16 PNG (value / 256 unless another scale is given)."""
+        return read_depth_png(path, self.depth_scale)
 
     def read_labels(self, path):
         """Return ids 0..5 from an id PNG or a colour-coded PNG (other colours ignored)."""
@@ -212,7 +220,9 @@ class KITTIDataset(PairedFileDataset):
 class FolderDataset(PairedFileDataset):
     """Generic layout: rgb/, depth/ (mm PNG or metre .npy), labels/, and classes.yaml."""
 
-    def __init__(self, root, split='train', limit=None):
+    depth_scale = FOLDER_DEPTH_SCALE
+
+    def __init__(self, root, split='train', limit=None, depth_scale=None):
         classes_path = os.path.join(root, CLASSES_FILE)
         if not os.path.exists(classes_path):
             raise FileNotFoundError(f'{classes_path!r} is missing: the generic folder layout '
@@ -226,13 +236,13 @@ class FolderDataset(PairedFileDataset):
         self.class_names = tuple(str(entry['name']) for entry in entries)
         self.class_colors = tuple(tuple(int(v) for v in entry['color']) for entry in entries)
         self.max_depth_m = float(description.get('max_depth_m', FOLDER_DEFAULT_MAX_DEPTH_M))
-        super().__init__(root, split, limit)
+        super().__init__(root, split, limit, depth_scale)
 
     def read_depth(self, path):
         """Return metres from a millimetre PNG or a metre .npy file."""
         if path.endswith('.npy'):
             return read_depth_npy(path)
-        return read_depth_png(path, FOLDER_DEPTH_SCALE)
+        return read_depth_png(path, self.depth_scale)
 
     def read_labels(self, path):
         """Return ids (values beyond the class list are ignored)."""
@@ -242,11 +252,13 @@ class FolderDataset(PairedFileDataset):
         return labels
 
 
-def open_dataset(kind, root, split='train', limit=None, height=96, width=320, seed=0):
+def open_dataset(kind, root, split='train', limit=None, height=96, width=320, seed=0,
+                 depth_scale=None):
     """Open a dataset by kind ('scenes', 'nyud', 'kitti', 'folder').
 
     For 'scenes', ``root/split`` is a pre-rendered split (``scene_store``); without a root the
     frames are rendered on the fly (``limit`` frames, default 1000, generator ``seed``).
+    ``depth_scale`` overrides the depth PNG value per metre of the other layouts.
     """
     from hydranet_ros.data.scene_store import SceneStoreDataset, StreetSceneDataset
 
@@ -260,9 +272,9 @@ def open_dataset(kind, root, split='train', limit=None, height=96, width=320, se
     if not root:
         raise ValueError(f'--data {kind} needs --data-root')
     if kind == 'nyud':
-        return NYUDv2Dataset(root, split, limit)
+        return NYUDv2Dataset(root, split, limit, depth_scale)
     if kind == 'kitti':
-        return KITTIDataset(root, split, limit)
+        return KITTIDataset(root, split, limit, depth_scale)
     if kind == 'folder':
-        return FolderDataset(root, split, limit)
+        return FolderDataset(root, split, limit, depth_scale)
     raise ValueError(f'unknown dataset kind {kind!r}; expected one of {DATASET_KINDS}')

@@ -46,6 +46,9 @@ def build_parser():
                              'the fly')
     parser.add_argument('--split', default='test',
                         help='split name (sub-directory or <split>.txt); "" for the root')
+    parser.add_argument('--depth-scale', type=float, default=None,
+                        help='depth PNG value per metre (default: 5000 nyud, 256 kitti, 1000 '
+                             'folder)')
     parser.add_argument('--limit', type=int, default=None,
                         help=f'evaluate only the first N frames (scenes on the fly: default '
                              f'{HELD_OUT_SCENE_COUNT})')
@@ -171,7 +174,7 @@ def main(argv=None):
     if args.data == 'scenes' and not args.data_root and limit is None:
         limit = HELD_OUT_SCENE_COUNT
     dataset = open_dataset(args.data, args.data_root, args.split, limit, height=height,
-                           width=width, seed=args.scene_seed)
+                           width=width, seed=args.scene_seed, depth_scale=args.depth_scale)
     if tuple(dataset.class_names) != tuple(config.class_names)[:len(dataset.class_names)] or \
             len(dataset.class_names) != config.num_classes:
         print(f'warning: the data has {len(dataset.class_names)} classes, the model '

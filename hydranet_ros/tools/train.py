@@ -43,6 +43,9 @@ def build_parser():
                       help='dataset directory (for scenes: holds train/ and val/ splits)')
     data.add_argument('--train-split', default='train', help='training split name')
     data.add_argument('--val-split', default='val', help='validation split name ("" for none)')
+    data.add_argument('--depth-scale', type=float, default=None,
+                      help='depth PNG value per metre (default: 5000 nyud, 256 kitti, 1000 '
+                           'folder)')
     data.add_argument('--generate', type=int, default=0, metavar='N',
                       help='scenes only: first render N training frames (and --val-frames) '
                            'into --data-root')
@@ -185,9 +188,11 @@ def main(argv=None):
             sys.exit('--generate needs --data scenes and --data-root')
         _generate(args)
     train_source = open_dataset(args.data, args.data_root, args.train_split, args.limit_train,
-                                height=args.height, width=args.width, seed=args.scene_seed)
+                                height=args.height, width=args.width, seed=args.scene_seed,
+                                depth_scale=args.depth_scale)
     val_source = (open_dataset(args.data, args.data_root, args.val_split, args.limit_val,
-                               height=args.height, width=args.width, seed=args.scene_seed + 1)
+                               height=args.height, width=args.width, seed=args.scene_seed + 1,
+                               depth_scale=args.depth_scale)
                   if args.val_split else None)
     if args.init:
         model = load_hydranet(args.init)
