@@ -96,7 +96,14 @@ def _training_size(model):
 def _predictor(args, model):
     if args.predictor == 'model':
         return ModelPredictor(model.to(args.device), args.device)
-    from hydranet_ros.engine import InferenceEngine
+    try:
+        from hydranet_ros.engine import InferenceEngine
+    except ImportError as error:
+        if args.predictor == 'engine':
+            raise
+        print(f'warning: inference engine unavailable ({error}); evaluating the network '
+              f'directly', file=sys.stderr)
+        return ModelPredictor(model.to(args.device), args.device)
     engine = InferenceEngine(model, device=args.device, backend=args.backend,
                              precision='fp32', threads=args.threads,
                              input_size=tuple(args.input_size) if args.input_size else None)
