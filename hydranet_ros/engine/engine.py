@@ -59,7 +59,8 @@ class InferenceEngine:
 
     ``model`` is a checkpoint path, a loaded :class:`HydraNet`, or None for the bundled default.
     ``input_size`` (height, width) fixes the network's input resolution (images are resized to
-    it and outputs back to the image size); None runs at each image's own resolution.
+    it and outputs back to the image size); None runs at each image's own resolution, except
+    for the bundled default model, which runs at the size it was trained at.
     """
 
     def __init__(self, model: Union[str, os.PathLike, nn.Module, None] = None,
@@ -78,6 +79,9 @@ class InferenceEngine:
         self.config = network.config
         self.backend_name = choose_backend(backend, self.device)
         self.precision = choose_precision(precision, self.device)
+        if input_size is None and not isinstance(model, nn.Module) and not model:
+            # The bundled model is only accurate at the size it was trained at.
+            input_size = self.config.notes.get('image_size') or None
         if input_size is not None:
             height, width = (int(v) for v in input_size)
             if height < 32 or width < 32:

@@ -15,11 +15,12 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
+from ..launch_support import PROFILE_VARIABLES, profile_environment, profile_variables
+
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = PACKAGE_DIR.parent
 PARAMS_FILE = REPO_ROOT / 'config' / 'hydranet.yaml'
 FASTDDS_PROFILE = REPO_ROOT / 'config' / 'fastdds_large_data.xml'
-PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
 NODE_MODULE = 'hydranet_ros.node.hydranet_node'
 DEMO_SOURCE_MODULE = 'hydranet_ros.node.demo_source'
 MAX_DOMAIN_ID = 101
@@ -40,9 +41,10 @@ def ros_environment(log_dir: str, cache_dir: Optional[str] = None) -> Dict[str, 
     env['PYTHONUNBUFFERED'] = '1'
     if cache_dir:
         env['HYDRANET_CACHE_DIR'] = cache_dir
-    if FASTDDS_PROFILE.exists() and not any(env.get(name) for name in PROFILE_VARIABLES):
-        for name in PROFILE_VARIABLES:  # Fast DDS 3 reads the first, Fast DDS 2 the second
-            env[name] = str(FASTDDS_PROFILE)
+    if FASTDDS_PROFILE.exists():
+        prefixes = [sys.prefix] + env.get('AMENT_PREFIX_PATH', '').split(os.pathsep)
+        env.update(profile_environment(env, str(FASTDDS_PROFILE),
+                                       profile_variables(p for p in prefixes if p)))
     for name in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_LOG_DIR', 'ROS_HOME',
                  'HYDRANET_CACHE_DIR', *PROFILE_VARIABLES):
         if name in env:
