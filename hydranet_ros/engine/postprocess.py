@@ -72,8 +72,9 @@ def _interpolated_argmax(logits: np.ndarray, pixels: np.ndarray, mixed_blocks: n
                          height: int, width: int) -> np.ndarray:
     """Return the argmax of the bilinearly interpolated logits at flat output ``pixels``.
 
-    The corner vectors are gathered once per low-res block; the per-pixel blend runs in torch
-    (vectorised, multi-threaded) in the same operation order as ``F.interpolate``.
+    The corner vectors are gathered once per low-res block as contiguous rows; the per-pixel
+    blend is single-threaded NumPy (no thread pool to contend with the network's) in the same
+    operation order as ``F.interpolate``.
     """
     classes, low_height, low_width = logits.shape
     ys, xs = np.divmod(pixels, width)
@@ -84,20 +85,19 @@ def _interpolated_argmax(logits: np.ndarray, pixels: np.ndarray, mixed_blocks: n
     next_cols = np.minimum(block_cols + 1, low_width - 1)
     corner_index = np.stack([mixed_blocks, block_rows * low_width + next_cols,
                              next_rows + block_cols, next_rows + next_cols], axis=1).ravel()
-    corners = torch.from_numpy(
-        np.ascontiguousarray(logits.reshape(classes, -1)[:, corner_index].T))
+    corners = np.ascontiguousarray(logits.reshape(classes, -1)[:, corner_index].T)
     block_of = np.empty(low_height * low_width, np.int64)
     block_of[mixed_blocks] = np.arange(mixed_blocks.size) * 4
-    first = torch.from_numpy(block_of[y0[ys] * low_width + x0[xs]])
-    weight_x0 = torch.from_numpy(wx0[xs])[:, None]
-    weight_x1 = torch.from_numpy(wx1[xs])[:, None]
-    top = corners.index_select(0, first).mul_(weight_x0).add_(
-        corners.index_select(0, first + 1).mul_(weight_x1))
-    bottom = corners.index_select(0, first + 2).mul_(weight_x0).add_(
-        corners.index_select(0, first + 3).mul_(weight_x1))
-    values = top.mul_(torch.from_numpy(wy0[ys])[:, None]).add_(
-        bottom.mul_(torch.from_numpy(wy1[ys])[:, None]))
-    return values.argmax(dim=1).numpy()
+    first = block_of[y0[ys] * low_width + x0[xs]]
+    weight_x0, weight_x1 = wx0[xs, None], wx1[xs, None]
+    top = corners[first] * weight_x0
+    top += corners[first + 1] * weight_x1
+    bottom = corners[first + 2] * weight_x0
+    bottom += corners[first + 3] * weight_x1
+    top *= wy0[ys, None]
+    bottom *= wy1[ys, None]
+    top += bottom
+    return top.argmax(axis=1)
 
 
 def upsampled_argmax(logits: np.ndarray, height: int, width: int,
