@@ -3,8 +3,9 @@
 Each (batch, height, width) gets its own export with static shapes: ONNX Runtime then knows
 every tensor size and folds the shape arithmetic of the decoder's upsampling. Two rewrites keep
 the outputs and suit ONNX Runtime's blocked (NCHWc) CPU kernels: one 5x5 max-pool instead of
-the separable pair, and an identity convolution before each standalone ReLU6 so that the whole
-graph stays blocked (``hydranet-bench --ablation`` shows what each gains). Files are keyed by
+the separable pair, an identity convolution before each standalone ReLU6 so that the whole
+graph stays blocked, and the one-channel depth head split into a depthwise and a 1x1
+convolution (``hydranet-bench --ablation`` shows what each gains). Files are keyed by
 a hash of the weights, the shape and the precision, so a changed model or size never reuses a
 stale file, and a corrupt file is re-created. ``fp32`` is exact (within 1e-5 of eager
 PyTorch); ``int8`` is statically quantized (see :mod:`.quantization`) and must be validated
@@ -30,7 +31,7 @@ from .preprocess import normalise_nchw
 LOGGER = logging.getLogger(__name__)
 ONNX_OPSET = 17
 # Part of every cache file name: change it whenever the export or its graph rewrite changes.
-EXPORT_VERSION = 3
+EXPORT_VERSION = 4
 POOL_KERNEL = 5
 # Integer GEMMs are inefficient for very few output channels: narrower heads are widened.
 MIN_INT8_HEAD_CHANNELS = 16
@@ -145,6 +146,39 @@ class WidenedConv(nn.Module):
         return self.conv(x)[:, :self.out_channels]
 
 
+class SplitConv(nn.Module):
+    """A KxK convolution with one output channel as a depthwise KxK then a 1x1 channel sum.
+
+    Same result up to float rounding with 1/16 of the multiply-adds in a blocked layout, which
+    pads the single output channel to 16.
+    """
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        channels = conv.in_channels
+        self.spatial = nn.Conv2d(channels, channels, conv.kernel_size, stride=conv.stride,
+                                 padding=conv.padding, groups=channels, bias=False)
+        self.total = nn.Conv2d(channels, 1, 1, bias=conv.bias is not None)
+        with torch.no_grad():
+            self.spatial.weight.copy_(conv.weight[0][:, None])
+            self.total.weight.fill_(1.0)
+            if conv.bias is not None:
+                self.total.bias.copy_(conv.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Filter each channel, then add the channels up."""
+        return self.total(self.spatial(x))
+
+
+def with_split_heads(model: nn.Module) -> nn.Module:
+    """Return a copy of ``model`` whose single-channel head convolutions (depth) are split."""
+    split = copy.deepcopy(model).eval()
+    for head in split.heads.values():
+        if head.out.out_channels == 1 and head.out.groups == 1:
+            head.out = SplitConv(head.out)
+    return split
+
+
 def with_wide_heads(model: nn.Module, channels: int = MIN_INT8_HEAD_CHANNELS) -> nn.Module:
     """Return a copy of ``model`` whose narrow head convolutions (depth, normals) are widened."""
     wide = copy.deepcopy(model).eval()
@@ -156,18 +190,20 @@ def with_wide_heads(model: nn.Module, channels: int = MIN_INT8_HEAD_CHANNELS) ->
 
 def export_onnx(model: nn.Module, path: str, batch: int, height: int, width: int,
                 blocked_clips: bool = True, square_pools: bool = True,
-                wide_heads: bool = False) -> None:
+                wide_heads: bool = False, split_heads: bool = True) -> None:
     """Export ``model`` for a fixed (batch, 3, height, width) input; write atomically.
 
     ``blocked_clips`` applies :func:`isolate_clips` (same outputs within float rounding);
-    ``square_pools`` exports :func:`with_square_pools` and ``wide_heads``
-    :func:`with_wide_heads` (identical outputs).
+    ``square_pools``, ``wide_heads`` and ``split_heads`` export :func:`with_square_pools`,
+    :func:`with_wide_heads` (both identical outputs) and :func:`with_split_heads` (rounding).
     """
     import onnx
     if square_pools:
         model = with_square_pools(model)
     if wide_heads:
         model = with_wide_heads(model)
+    if split_heads:
+        model = with_split_heads(model)
     directory = os.path.dirname(path)
     os.makedirs(directory, exist_ok=True)
     example = torch.zeros(batch, 3, height, width)
@@ -279,7 +315,7 @@ class OnnxRuntimeBackend(Backend):
             # Integer convolutions do not use the blocked layout: quantize the plain graph.
             plain = os.path.join(scratch, 'plain.onnx')
             export_onnx(self.model, plain, batch, height, width, blocked_clips=False,
-                        wide_heads=True)
+                        wide_heads=True, split_heads=False)
             try:
                 if not os.path.exists(ranges):
                     self._calibrate(ranges, height, width, scratch)
@@ -299,7 +335,7 @@ class OnnxRuntimeBackend(Backend):
         calibration_height, calibration_width = calibration_size(height, width)
         source = os.path.join(scratch, 'calibration.onnx')
         export_onnx(self.model, source, 1, calibration_height, calibration_width,
-                    blocked_clips=False, wide_heads=True)
+                    blocked_clips=False, wide_heads=True, split_heads=False)
         calibrate(source, ranges, self.calibration_pictures, calibration_height,
                   calibration_width, self._normalise, INPUT_NAME)
 

@@ -72,9 +72,12 @@ def ablation_variants(model: HydraNet, reference: nn.Module, images: np.ndarray,
     _export_dynamic(model, dynamic, x)
     static_plain = os.path.join(workdir, 'static_plain.onnx')
     export_onnx(model, static_plain, batch, height, width, blocked_clips=False,
-                square_pools=False)
+                square_pools=False, split_heads=False)
     static_blocked = os.path.join(workdir, 'static_blocked.onnx')
-    export_onnx(model, static_blocked, batch, height, width, square_pools=False)
+    export_onnx(model, static_blocked, batch, height, width, square_pools=False,
+                split_heads=False)
+    square = os.path.join(workdir, 'square.onnx')
+    export_onnx(model, square, batch, height, width, split_heads=False)
     shipped = os.path.join(workdir, 'shipped.onnx')
     export_onnx(model, shipped, batch, height, width)
     variants = [
@@ -91,9 +94,11 @@ def ablation_variants(model: HydraNet, reference: nn.Module, images: np.ndarray,
          _ort_forward(static_plain, x_numpy, threads, False)),
         ('ort_blocked_relu6', '+ identity conv before each standalone ReLU6 (whole graph in '
          'NCHWc)', _ort_forward(static_blocked, x_numpy, threads, False)),
-        ('ort_square_pools', '+ one-pass 5x5 max-pools (the shipped fp32 path)',
-         _ort_forward(shipped, x_numpy, threads, False)),
-        ('ort_square_pools_spinning', '+ thread spinning on',
+        ('ort_square_pools', '+ one-pass 5x5 max-pools',
+         _ort_forward(square, x_numpy, threads, False)),
+        ('ort_split_depth_head', '+ depth head as depthwise 3x3 and 1x1 sum (the shipped fp32 '
+         'path)', _ort_forward(shipped, x_numpy, threads, False)),
+        ('ort_shipped_spinning', '+ thread spinning on',
          _ort_forward(shipped, x_numpy, threads, True)),
     ]
     if with_int8:
