@@ -1,15 +1,17 @@
 """ONNX Runtime backend for the CPU: the network exported once per input shape and cached.
 
 Each (batch, height, width) gets its own export with static shapes: ONNX Runtime then knows
-every tensor size and folds the shape arithmetic of the decoder's upsampling. Two rewrites keep
-the outputs and suit ONNX Runtime's blocked (NCHWc) CPU kernels: one 5x5 max-pool instead of
+every tensor size and folds the shape arithmetic of the decoder's upsampling. Rewrites that
+keep the outputs suit ONNX Runtime's blocked (NCHWc) CPU kernels: one 5x5 max-pool instead of
 the separable pair, an identity convolution before each standalone ReLU6 so that the whole
 graph stays blocked, and the one-channel depth head split into a depthwise and a 1x1
-convolution (``hydranet-bench --ablation`` shows what each gains). Files are keyed by
-a hash of the weights, the shape and the precision, so a changed model or size never reuses a
-stale file, and a corrupt file is re-created. ``fp32`` is exact (within 1e-5 of eager
-PyTorch); ``int8`` is statically quantized (see :mod:`.quantization`) and must be validated
-with ``hydranet-bench`` before use.
+convolution (``hydranet-bench --ablation`` shows what each gains). The fp32 graph takes the
+uint8 frame and normalises it itself (identical values, one Python pass less).
+
+Files are keyed by a hash of the weights, the shape and the precision, so a changed model or
+size never reuses a stale file, and a corrupt file is re-created. ``fp32`` is exact (within
+1e-5 of eager PyTorch); ``int8`` is statically quantized (see :mod:`.quantization`) and must be
+validated with ``hydranet-bench`` before use.
 """
 import copy
 import hashlib
@@ -31,7 +33,7 @@ from .preprocess import normalise_nchw
 LOGGER = logging.getLogger(__name__)
 ONNX_OPSET = 17
 # Part of every cache file name: change it whenever the export or its graph rewrite changes.
-EXPORT_VERSION = 4
+EXPORT_VERSION = 5
 POOL_KERNEL = 5
 # Integer GEMMs are inefficient for very few output channels: narrower heads are widened.
 MIN_INT8_HEAD_CHANNELS = 16
@@ -39,6 +41,7 @@ CACHE_ENV = 'HYDRANET_CACHE_DIR'
 MAX_CACHED_SESSIONS = 4
 ONNX_PRECISIONS = ('fp32', 'int8')
 INPUT_NAME = 'image'
+UINT8_TENSOR = 'tensor(uint8)'
 Shape = Tuple[int, int, int]
 # What ONNX Runtime raises for a file it cannot load (a truncated or foreign cache file).
 _LOAD_ERROR_NAMES = ('Fail', 'InvalidArgument', 'InvalidGraph', 'InvalidProtobuf', 'NoSuchFile',
@@ -188,16 +191,39 @@ def with_wide_heads(model: nn.Module, channels: int = MIN_INT8_HEAD_CHANNELS) ->
     return wide
 
 
+class Uint8Input(nn.Module):
+    """The network behind its input normalisation, for (N, H, W, 3) uint8 RGB input.
+
+    Computes ``(x - 255 mean) * (1 / (255 std))`` in float32 exactly as
+    :func:`.preprocess.normalise_nchw` does (identical outputs), inside the graph.
+    """
+
+    def __init__(self, network: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        self.network = network
+        self.register_buffer('offset', torch.tensor([255.0 * m for m in mean]).view(1, 3, 1, 1))
+        self.register_buffer('scale',
+                             torch.tensor([1.0 / (255.0 * s) for s in std]).view(1, 3, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Normalise and run the network."""
+        return self.network((images.permute(0, 3, 1, 2).float() - self.offset) * self.scale)
+
+
 def export_onnx(model: nn.Module, path: str, batch: int, height: int, width: int,
                 blocked_clips: bool = True, square_pools: bool = True,
-                wide_heads: bool = False, split_heads: bool = True) -> None:
+                wide_heads: bool = False, split_heads: bool = True,
+                uint8_input: bool = False) -> None:
     """Export ``model`` for a fixed (batch, 3, height, width) input; write atomically.
 
     ``blocked_clips`` applies :func:`isolate_clips` (same outputs within float rounding);
     ``square_pools``, ``wide_heads`` and ``split_heads`` export :func:`with_square_pools`,
     :func:`with_wide_heads` (both identical outputs) and :func:`with_split_heads` (rounding).
+    ``uint8_input`` makes the input a (batch, height, width, 3) uint8 RGB batch normalised in
+    the graph (:class:`Uint8Input`).
     """
     import onnx
+    config = model.config
     if square_pools:
         model = with_square_pools(model)
     if wide_heads:
@@ -207,6 +233,9 @@ def export_onnx(model: nn.Module, path: str, batch: int, height: int, width: int
     directory = os.path.dirname(path)
     os.makedirs(directory, exist_ok=True)
     example = torch.zeros(batch, 3, height, width)
+    if uint8_input:
+        model = Uint8Input(model, config.mean, config.std).eval()
+        example = torch.zeros(batch, height, width, 3, dtype=torch.uint8)
     with torch.no_grad():
         output_names = list(model(example).keys())
     handle, partial = tempfile.mkstemp(suffix='.onnx', dir=directory)
@@ -306,7 +335,7 @@ class OnnxRuntimeBackend(Backend):
         if precision == 'fp32':
             LOGGER.info('exporting the network to ONNX for %dx%dx%d input (once): %s', batch,
                         height, width, path)
-            export_onnx(self.model, path, batch, height, width)
+            export_onnx(self.model, path, batch, height, width, uint8_input=True)
             return
         from .quantization import QuantizationError, quantize_int8
         os.makedirs(self.cache_dir, exist_ok=True)
@@ -379,7 +408,10 @@ class OnnxRuntimeBackend(Backend):
         batch_size, height, width, _ = images.shape
         session = self.session(batch_size, height, width)
         started = time.perf_counter()
-        batch = self._normalise(images)
+        if session.get_inputs()[0].type == UINT8_TENSOR:  # Normalised inside the graph.
+            batch = np.ascontiguousarray(images, dtype=np.uint8)
+        else:
+            batch = self._normalise(images)
         normalised = time.perf_counter()
         names = [output.name for output in session.get_outputs()]
         outputs = dict(zip(names, session.run(names, {INPUT_NAME: batch})))

@@ -1,8 +1,10 @@
 """What each CPU optimisation contributes: the forward pass in successive variants.
 
-Every variant runs the same normalised input with the same weights, and the variants are timed
-in turns (round robin), so that a busy machine slows all of them alike and their ratios stay
-meaningful. Used by ``hydranet-bench --ablation``; one JSON line per variant.
+Every variant runs the same picture with the same weights, and the variants are timed in turns
+(round robin), so that a busy machine slows all of them alike and their ratios stay meaningful.
+The first variant is the upstream-style forward on the already normalised input (as
+``hydranet-bench`` times it); every other variant starts from the uint8 frame, normalisation
+included, as a backend does. Used by ``hydranet-bench --ablation``; one JSON line per variant.
 """
 import copy
 import os
@@ -15,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..engine.onnx_backend import export_onnx, INPUT_NAME, ONNX_OPSET
+from ..engine.onnx_backend import export_onnx, INPUT_NAME, ONNX_OPSET, OnnxRuntimeBackend
 from ..engine.preprocess import normalise_nchw
 from ..model import HydraNet
 from ..model.fusion import fold_batchnorm
@@ -24,8 +26,13 @@ Forward = Callable[[], Dict[str, np.ndarray]]
 MS_PER_S = 1000.0
 
 
-def _torch_forward(model: nn.Module, x: torch.Tensor) -> Forward:
+def _torch_forward(model: nn.Module, images: np.ndarray, channels_last: bool) -> Forward:
+    mean, std = model.config.mean, model.config.std
+
     def forward() -> Dict[str, np.ndarray]:
+        x = torch.from_numpy(normalise_nchw(images, mean, std))
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         with torch.no_grad():
             return {task: value.float().numpy() for task, value in model(x).items()}
     return forward
@@ -35,14 +42,15 @@ def _export_dynamic(model: nn.Module, path: str, x: torch.Tensor) -> None:
     """Export as the first engine did: batch dimension dynamic, graph not rewritten."""
     with torch.no_grad():
         names = list(model(x).keys())
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter('ignore')
         torch.onnx.export(model, (x,), path, dynamo=False, opset_version=ONNX_OPSET,
                           input_names=[INPUT_NAME], output_names=names,
                           dynamic_axes={name: {0: 'batch'} for name in [INPUT_NAME] + names})
 
 
-def _ort_forward(path: str, x: np.ndarray, threads: int, spin_wait: bool) -> Forward:
+def _ort_forward(path: str, model: HydraNet, images: np.ndarray, threads: int,
+                 spin_wait: bool) -> Forward:
     import onnxruntime
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
@@ -54,61 +62,73 @@ def _ort_forward(path: str, x: np.ndarray, threads: int, spin_wait: bool) -> For
     names = [output.name for output in session.get_outputs()]
 
     def forward() -> Dict[str, np.ndarray]:
+        x = normalise_nchw(images, model.config.mean, model.config.std)
         return dict(zip(names, session.run(names, {INPUT_NAME: x})))
     return forward
+
+
+def _backend_forward(model: HydraNet, images: np.ndarray, threads: int, precision: str,
+                     spin_wait: bool, workdir: str) -> Forward:
+    backend = OnnxRuntimeBackend(model, torch.device('cpu'), precision, threads=threads,
+                                 cache_dir=workdir, spin_wait=spin_wait)
+    backend.prepare(images.shape[1], images.shape[2], batch=images.shape[0])
+    return lambda: backend.run(images)
 
 
 def ablation_variants(model: HydraNet, reference: nn.Module, images: np.ndarray, threads: int,
                       workdir: str, with_int8: bool = True) -> List[Tuple[str, str, Forward]]:
     """Return (name, what changed, forward) from the upstream forward to the shipped paths."""
-    from ..engine.onnx_backend import OnnxRuntimeBackend
     batch, height, width, _ = images.shape
-    x_numpy = normalise_nchw(images, model.config.mean, model.config.std)
-    x = torch.from_numpy(x_numpy)
-    x_last = x.contiguous(memory_format=torch.channels_last)
+    x = torch.from_numpy(normalise_nchw(images, model.config.mean, model.config.std))
     last = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
     folded_last = fold_batchnorm(model).to(memory_format=torch.channels_last)
-    dynamic = os.path.join(workdir, 'dynamic.onnx')
-    _export_dynamic(model, dynamic, x)
-    static_plain = os.path.join(workdir, 'static_plain.onnx')
-    export_onnx(model, static_plain, batch, height, width, blocked_clips=False,
-                square_pools=False, split_heads=False)
-    static_blocked = os.path.join(workdir, 'static_blocked.onnx')
-    export_onnx(model, static_blocked, batch, height, width, square_pools=False,
-                split_heads=False)
-    square = os.path.join(workdir, 'square.onnx')
-    export_onnx(model, square, batch, height, width, split_heads=False)
-    shipped = os.path.join(workdir, 'shipped.onnx')
-    export_onnx(model, shipped, batch, height, width)
+    exports = {
+        'dynamic': None,
+        'static_plain': dict(blocked_clips=False, square_pools=False, split_heads=False),
+        'static_blocked': dict(square_pools=False, split_heads=False),
+        'square': dict(split_heads=False),
+        'split': dict(),
+    }
+    paths = {name: os.path.join(workdir, f'{name}.onnx') for name in exports}
+    _export_dynamic(model, paths['dynamic'], x)
+    for name, options in exports.items():
+        if options is not None:
+            export_onnx(model, paths[name], batch, height, width, **options)
+
+    def ort(name: str, spin_wait: bool = False) -> Forward:
+        return _ort_forward(paths[name], model, images, threads, spin_wait)
+
+    def upstream() -> Dict[str, np.ndarray]:
+        with torch.no_grad():
+            return {task: value.numpy() for task, value in reference(x).items()}
+
     variants = [
-        ('upstream_eager', 'PyTorch eager NCHW, plain 5x5 max-pools (the published forward)',
-         _torch_forward(reference, x)),
-        ('eager_separable_pools', '+ 5x5 max-pool as 1x5 then 5x1 (bit-identical)',
-         _torch_forward(model, x)),
-        ('eager_channels_last', '+ channels_last memory layout', _torch_forward(last, x_last)),
+        ('upstream_eager', 'PyTorch eager NCHW, plain 5x5 max-pools (the published forward; '
+         'normalised input)', upstream),
+        ('eager_separable_pools', '+ 5x5 max-pool as 1x5 then 5x1 (bit-identical); from here '
+         'on the uint8 frame is normalised inside the timed call',
+         _torch_forward(model, images, False)),
+        ('eager_channels_last', '+ channels_last memory layout',
+         _torch_forward(last, images, True)),
         ('torch_folded_channels_last', '+ batch norm folded into the convolutions (the torch '
-         'backend)', _torch_forward(folded_last, x_last)),
+         'backend on the CPU)', _torch_forward(folded_last, images, True)),
         ('ort_dynamic_batch', 'ONNX Runtime, export with a dynamic batch dimension, '
-         'separable pools', _ort_forward(dynamic, x_numpy, threads, False)),
+         'separable pools', ort('dynamic')),
         ('ort_static_shapes', '+ one export per input shape (static shapes)',
-         _ort_forward(static_plain, x_numpy, threads, False)),
+         ort('static_plain')),
         ('ort_blocked_relu6', '+ identity conv before each standalone ReLU6 (whole graph in '
-         'NCHWc)', _ort_forward(static_blocked, x_numpy, threads, False)),
-        ('ort_square_pools', '+ one-pass 5x5 max-pools',
-         _ort_forward(square, x_numpy, threads, False)),
-        ('ort_split_depth_head', '+ depth head as depthwise 3x3 and 1x1 sum (the shipped fp32 '
-         'path)', _ort_forward(shipped, x_numpy, threads, False)),
+         'NCHWc)', ort('static_blocked')),
+        ('ort_square_pools', '+ one-pass 5x5 max-pools', ort('square')),
+        ('ort_split_depth_head', '+ depth head as depthwise 3x3 and 1x1 sum', ort('split')),
+        ('ort_shipped', '+ normalisation inside the graph (the shipped fp32 backend)',
+         _backend_forward(model, images, threads, 'fp32', False, workdir)),
         ('ort_shipped_spinning', '+ thread spinning on',
-         _ort_forward(shipped, x_numpy, threads, True)),
+         _backend_forward(model, images, threads, 'fp32', True, workdir)),
     ]
     if with_int8:
-        int8 = OnnxRuntimeBackend(model, torch.device('cpu'), 'int8', threads=threads,
-                                  cache_dir=workdir)
-        session = int8.session(batch, height, width)
-        names = [output.name for output in session.get_outputs()]
         variants.append(('ort_int8', 'ONNX Runtime static int8 (QDQ, per-channel weights; '
                          'not exact)',
-                         lambda: dict(zip(names, session.run(names, {INPUT_NAME: x_numpy})))))
+                         _backend_forward(model, images, threads, 'int8', False, workdir)))
     return variants
 
 
