@@ -42,19 +42,36 @@ def _source_index(out_size: int, in_size: int) -> Tuple[np.ndarray, ...]:
 
 
 @functools.lru_cache(maxsize=8)
-def _nearest_corner_index(height: int, width: int, low_height: int, low_width: int) -> np.ndarray:
-    """Return, per output pixel, the flat index of its top-left bilinear source pixel."""
-    y0 = _source_index(height, low_height)[0]
-    x0 = _source_index(width, low_width)[0]
-    index = (y0[:, None] * low_width + x0[None, :]).astype(np.intp).ravel()
-    index.flags.writeable = False
-    return index
+def _nearest_corner_map(height: int, width: int, low_height: int,
+                        low_width: int) -> np.ndarray:
+    """Return a (H, W, 2) int16 ``cv2.remap`` map to each output pixel's top-left source pixel."""
+    y0 = _source_index(height, low_height)[0].astype(np.int16)
+    x0 = _source_index(width, low_width)[0].astype(np.int16)
+    corner_map = np.empty((height, width, 2), np.int16)
+    corner_map[:, :, 0] = x0[None, :]
+    corner_map[:, :, 1] = y0[:, None]
+    corner_map.flags.writeable = False
+    return corner_map
+
+
+@functools.lru_cache(maxsize=32)
+def _output_span(out_size: int, in_size: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Return, per source index, the first output index with it as top-left corner, and how many.
+
+    The count is zero for source rows/columns that downsampling skips.
+    """
+    first = _source_index(out_size, in_size)[0]
+    start = np.searchsorted(first, np.arange(in_size), side='left')
+    count = np.searchsorted(first, np.arange(in_size), side='right') - start
+    for array in (start, count):
+        array.flags.writeable = False
+    return start, count
 
 
 def _argmax_and_peak(logits: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Return per-pixel argmax (lowest id on ties) and maximum over the class axis."""
+    """Return per-pixel argmax (lowest id on ties, as uint8/uint16) and maximum over classes."""
     peak = logits[0].copy()
-    labels = np.zeros(peak.shape, np.int32)
+    labels = np.zeros(peak.shape, label_dtype(logits.shape[0]))
     for class_id in range(1, logits.shape[0]):
         better = logits[class_id] > peak
         np.copyto(peak, logits[class_id], where=better)
@@ -68,57 +85,111 @@ def _blocks_with_mixed_corners(low: np.ndarray) -> np.ndarray:
     return ((padded[:-1, 1:] != low) | (padded[1:, :-1] != low) | (padded[1:, 1:] != low))
 
 
-def _interpolated_argmax(logits: np.ndarray, pixels: np.ndarray, mixed_blocks: np.ndarray,
-                         height: int, width: int) -> np.ndarray:
-    """Return the argmax of the bilinearly interpolated logits at flat output ``pixels``.
+def _candidate_classes(corners: np.ndarray) -> np.ndarray:
+    """Return a (blocks, classes) mask of the classes that can win somewhere inside each block.
 
-    The corner vectors are gathered once per low-res block as contiguous rows; the per-pixel
-    blend is single-threaded NumPy (no thread pool to contend with the network's) in the same
-    operation order as ``F.interpolate``.
+    ``corners`` is (classes, 4, blocks). Inside a block every interpolated logit lies between
+    that class's smallest and largest corner, so a class whose largest corner is below another
+    class's smallest corner never wins there. The margin covers float rounding, so the result
+    stays exact. A block left without candidates (NaN logits) keeps all classes.
+    """
+    upper = np.maximum(np.maximum(corners[:, 0], corners[:, 1]),
+                       np.maximum(corners[:, 2], corners[:, 3]))
+    lower = np.minimum(np.minimum(corners[:, 0], corners[:, 1]),
+                       np.minimum(corners[:, 2], corners[:, 3]))
+    magnitude = max(float(upper.max()), -float(lower.min()), 0.0)
+    margin = np.float32(1e-5 * magnitude + 1e-30)
+    candidates = (upper >= lower.max(axis=0) - margin).T
+    empty = ~candidates.any(axis=1)
+    if empty.any():
+        candidates[empty] = True
+    return candidates
+
+
+def _interpolated_argmax(logits: np.ndarray, mixed_blocks: np.ndarray, height: int,
+                         width: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Return the output pixels covered by ``mixed_blocks`` and their upsampled argmax.
+
+    A block is the low-res pixel that is the top-left bilinear corner of a rectangle of output
+    pixels. Its four corner vectors are gathered once and narrowed to the classes that can win
+    in it (usually two). Candidate by candidate, every pixel's value is blended in single-
+    threaded NumPy (no thread pool to contend with the network's) in the operation order of
+    torch's scalar bilinear kernel; the lowest id wins a tie, as ``argmax`` does. Classes
+    closer than float rounding (an ulp) may resolve differently from torch, whose own CPU
+    kernels round differently from one code path to another.
     """
     classes, low_height, low_width = logits.shape
-    ys, xs = np.divmod(pixels, width)
-    y0, y1, wy0, wy1 = _source_index(height, low_height)
-    x0, x1, wx0, wx1 = _source_index(width, low_width)
+    _, _, wy0, wy1 = _source_index(height, low_height)
+    _, _, wx0, wx1 = _source_index(width, low_width)
+    row_start, row_count = _output_span(height, low_height)
+    col_start, col_count = _output_span(width, low_width)
     block_rows, block_cols = np.divmod(mixed_blocks, low_width)
     next_rows = np.minimum(block_rows + 1, low_height - 1) * low_width
     next_cols = np.minimum(block_cols + 1, low_width - 1)
     corner_index = np.stack([mixed_blocks, block_rows * low_width + next_cols,
-                             next_rows + block_cols, next_rows + next_cols], axis=1).ravel()
-    corners = np.ascontiguousarray(logits.reshape(classes, -1)[:, corner_index].T)
-    block_of = np.empty(low_height * low_width, np.int64)
-    block_of[mixed_blocks] = np.arange(mixed_blocks.size) * 4
-    first = block_of[y0[ys] * low_width + x0[xs]]
-    weight_x0, weight_x1 = wx0[xs, None], wx1[xs, None]
-    top = corners[first] * weight_x0
-    top += corners[first + 1] * weight_x1
-    bottom = corners[first + 2] * weight_x0
-    bottom += corners[first + 3] * weight_x1
-    top *= wy0[ys, None]
-    bottom *= wy1[ys, None]
-    top += bottom
-    return top.argmax(axis=1)
+                             next_rows + block_cols, next_rows + next_cols])
+    corners = np.take(logits.reshape(classes, -1), corner_index, axis=1)
+    candidates = _candidate_classes(corners)
+    candidate_class = np.nonzero(candidates)[1]
+    block_candidates = candidates.sum(axis=1)
+    block_first_candidate = np.cumsum(block_candidates) - block_candidates
+    # The output pixels of each block, row by row, blocks with more candidates first: then
+    # the pixels that have a j-th candidate are a prefix of the pixel arrays.
+    order = np.argsort(-block_candidates, kind='stable')
+    block_width = col_count[block_cols[order]]
+    block_pixels = row_count[block_rows[order]] * block_width
+    within = np.repeat(np.arange(order.size), block_pixels)
+    block = order[within]
+    offset = np.arange(block.size) - np.repeat(np.cumsum(block_pixels) - block_pixels,
+                                               block_pixels)
+    local_y, local_x = np.divmod(offset, block_width[within])
+    ys = row_start[block_rows][block] + local_y
+    xs = col_start[block_cols][block] + local_x
+    pixels_with = block.size - np.cumsum(np.bincount(block_candidates[block]))
+    first_candidate = block_first_candidate[block]
+    weight_x0, weight_x1, weight_y0, weight_y1 = wx0[xs], wx1[xs], wy0[ys], wy1[ys]
+    stride = mixed_blocks.size
+    corner = corners.ravel()
+    best = None
+    for slot in range(int(block_candidates.max())):
+        count = block.size if slot == 0 else int(pixels_with[slot])
+        first = (candidate_class[first_candidate[:count] + slot] * (4 * stride)
+                 + block[:count])
+        top = corner[first] * weight_x0[:count]
+        top += corner[first + stride] * weight_x1[:count]
+        bottom = corner[first + 2 * stride] * weight_x0[:count]
+        bottom += corner[first + 3 * stride] * weight_x1[:count]
+        top *= weight_y0[:count]
+        bottom *= weight_y1[:count]
+        top += bottom
+        if best is None:
+            best, winner = top, np.zeros(block.size, np.intp)
+            continue
+        better = top > best[:count]  # strictly: a tie keeps the lower id
+        np.copyto(best[:count], top, where=better)
+        winner[:count][better] = slot
+    return ys * width + xs, candidate_class[first_candidate + winner]
 
 
 def upsampled_argmax(logits: np.ndarray, height: int, width: int,
                      low_labels: Optional[np.ndarray] = None) -> np.ndarray:
     """Return argmax over classes of the bilinearly upsampled ``logits`` (C, h, w) as (H, W).
 
-    Exact and fast: a bilinear value is a convex combination of four corners, so where all four
-    corners share an argmax the upsampled argmax is that class (ties resolve to the lowest id as
-    ``argmax`` does). Only pixels whose corners disagree are interpolated over all classes.
+    Exact (up to ties within float rounding) and fast: a bilinear value is a convex combination
+    of four corners, so where all four corners share an argmax the upsampled argmax is that
+    class (ties resolve to the lowest id as ``argmax`` does). Only pixels whose corners disagree
+    are interpolated, over the classes that can win there. The labels have the dtype of
+    ``low_labels``.
     """
     classes, low_height, low_width = logits.shape
     if low_labels is None:
         low_labels = _argmax_and_peak(logits)[0]
-    mixed_blocks = _blocks_with_mixed_corners(low_labels)
-    code = (low_labels * 2 + mixed_blocks).ravel().take(
-        _nearest_corner_index(height, width, low_height, low_width))
-    mixed = np.flatnonzero(code & 1)
-    labels = (code >> 1).reshape(height, width)
-    if mixed.size:
-        labels.ravel()[mixed] = _interpolated_argmax(
-            logits, mixed, np.flatnonzero(mixed_blocks), height, width)
+    labels = cv2.remap(low_labels, _nearest_corner_map(height, width, low_height, low_width),
+                       None, cv2.INTER_NEAREST)
+    mixed_blocks = np.flatnonzero(_blocks_with_mixed_corners(low_labels))
+    if mixed_blocks.size:
+        pixels, mixed_labels = _interpolated_argmax(logits, mixed_blocks, height, width)
+        labels.ravel()[pixels] = mixed_labels
     return labels
 
 

@@ -40,7 +40,7 @@ from .inference_worker import InferenceWorker
 from .input_checks import (CAMERA_INFO, ENCODING, OUT_OF_MEMORY, REJECTION_KINDS, UNDECODABLE,
                            RejectedInput, check_camera_info, check_compressed, check_image)
 from .input_frames import ReceivedFrame, decode_rgb
-from .memory import keep_large_buffers, release_unused_heap
+from ..engine.memory import keep_large_buffers, release_unused_heap
 from .out_of_memory import is_out_of_memory, release_memory
 from .output_publishers import OutputPublishers
 from .parameters import (ENGINE_PARAMETERS, NodeSettings, PARAMETER_SPECS, SPECS, check_settings,

@@ -36,6 +36,7 @@ import cv2
 from ..engine import BackendError, InferenceEngine, PRECISIONS, resolve_device
 from ..engine.default_model import ASSETS_DIR, default_model_path
 from ..engine.preprocess import normalise_nchw
+from ..engine.memory import keep_large_buffers
 from ..model import CheckpointError, HydraNet, build_hydranet, load_hydranet
 from ..model.blocks import ChainedResidualPool
 from .engine_options import input_size, positive_int
@@ -513,6 +514,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the benchmark; return 0, 1 if a configuration failed, 2 for usage problems."""
     try:
         args = parse_args(argv)
+        keep_large_buffers()  # as the node does: frame-sized arrays reuse heap, no page faults
         args.model_path = args.model or find_default_model()
         model = load_hydranet(args.model_path)
         picture, picture_name = load_picture(args.input)

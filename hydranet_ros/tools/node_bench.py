@@ -87,7 +87,7 @@ def bare_engine_process(args: argparse.Namespace, env: Dict[str, str]) -> Dict[s
 def bare_engine(args: argparse.Namespace, image_rgb: np.ndarray) -> Dict[str, float]:
     """Return frames per second and mean latency of ``InferenceEngine.infer`` on the picture."""
     from ..engine import InferenceEngine
-    from ..node.memory import keep_large_buffers
+    from ..engine.memory import keep_large_buffers
     keep_large_buffers()  # as the node does, so that only the node's own work differs
     engine = InferenceEngine(args.model or None, device='cpu', backend=args.backend,
                              threads=args.threads or None)
