@@ -170,7 +170,10 @@ def soak_section(soak: Dict) -> List[str]:
          _number(soak.get('cpu_ms_per_output_last_over_first'), 2), ''],
         ['inference time, last minute / first minute',
          _number(soak.get('inference_ms_last_over_first'), 2), ''],
-        ['frames published by the camera', soak['frames_published'], ''],
+        ['frames published by the camera (from the first that reached the node; sent '
+         'before it, while the transport connected)',
+         f'{soak["frames_published"]} ({_number(soak.get("frames_published_before_delivery"))}'
+         f' before)', ''],
         ['frames received by the node + lost in transport (sequence gaps)',
          f'{soak["frames_received"]} + {_number(soak.get("frames_lost_in_transport"))}',
          f'= published: {_held(published_ok)}'],

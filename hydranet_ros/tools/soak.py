@@ -8,7 +8,10 @@ its diagnostics. After a warm-up it reports per minute: end-to-end latency p50/p
 stamp to arrival here), outputs, drops, RSS; and overall: RSS growth after warm-up, the
 dropped-frame ratio and the accounting of every frame (published by the camera = received
 by the node + lost in transport, which the node counts from gaps in the publisher's sequence
-numbers; received = processed + dropped + rejected + skipped + failed). Per minute it also
+numbers; received = processed + dropped + rejected + skipped + failed). The count of published
+frames starts at the first frame that reached the node: frames sent while the transport was
+still connecting leave no gap the node could see (reported apart); a few last frames sent
+slowly after the stream make a loss at its very end visible. Per minute it also
 reports the node's CPU share, its CPU time per output, its inference time and the machine's
 load, which tell a slower node from a busier machine.
 
@@ -21,6 +24,7 @@ Without ``--model`` a random-weight HydraNet (6 classes) is used: speed and memo
 depend on the weights.
 """
 import argparse
+import bisect
 import json
 import os
 import sys
@@ -44,6 +48,8 @@ FRAME_ID = 'soak_camera_optical_frame'
 RSS_PERIOD_S = 1.0
 START_TIMEOUT_S = 300.0
 SETTLE_TIMEOUT_S = 30.0
+CLOSING_FRAMES = 5
+CLOSING_PERIOD_S = 0.1
 RSS_GROWTH_LIMIT_MB = 50.0
 P99_GROWTH_LIMIT = 1.5
 RSS_END_WINDOW_S = 30.0
@@ -107,6 +113,7 @@ class Camera:
                                                     qos_profile_sensor_data)
         self.period_s = 1.0 / rate_hz
         self.published = 0
+        self.stamps_ns: List[int] = []
         self.late_ticks = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name='camera', daemon=True)
@@ -118,17 +125,43 @@ class Camera:
     def stop(self) -> None:
         """Stop publishing and wait for the thread."""
         self._stop.set()
-        self._thread.join(5.0)
+        if self._thread.is_alive():
+            self._thread.join(5.0)
+
+    def close(self, frames: int = CLOSING_FRAMES, period_s: float = CLOSING_PERIOD_S) -> None:
+        """Publish a few last frames, slowly, once the stream has stopped.
+
+        A best-effort frame lost at the very end leaves no gap in the sequence numbers the
+        node sees; frames after it make the loss visible (and countable).
+        """
+        self.stop()
+        for _ in range(frames):
+            self._publish()
+            time.sleep(period_s)
+
+    def published_before(self, stamp_ns: Optional[int]) -> int:
+        """Return how many frames were published before the one stamped ``stamp_ns``.
+
+        Frames sent before the first one that reached the node (while the transport was still
+        connecting) leave no gap the node could see, so the accounting starts there.
+        """
+        if stamp_ns is None:
+            return 0
+        return bisect.bisect_left(self.stamps_ns, stamp_ns)
+
+    def _publish(self) -> None:
+        now_ns = time.time_ns()
+        self.stamps_ns.append(now_ns)
+        for msg in (self.info_msg, self.image_msg):
+            msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(now_ns, NS_PER_S)
+        self.infos.publish(self.info_msg)
+        self.images.publish(self.image_msg)
+        self.published += 1
 
     def _run(self) -> None:
         next_s = time.monotonic()
         while not self._stop.is_set():
-            now_ns = time.time_ns()
-            for msg in (self.info_msg, self.image_msg):
-                msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(now_ns, NS_PER_S)
-            self.infos.publish(self.info_msg)
-            self.images.publish(self.image_msg)
-            self.published += 1
+            self._publish()
             next_s += self.period_s
             delay_s = next_s - time.monotonic()
             if delay_s < -self.period_s:  # fell behind (a busy machine): do not burst
@@ -143,6 +176,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.first_stamp_ns: Optional[int] = None
         self.latencies: List[tuple] = []  # (arrival ns, latency ms)
         self.rss: List[tuple] = []  # (time ns, bytes)
         self.cpu: List[tuple] = []  # (time ns, CPU seconds of the node, 1-minute load)
@@ -151,6 +185,8 @@ class Recorder:
         """Record the end-to-end latency of a depth image."""
         if topic == 'depth/image':
             with self.lock:
+                if self.first_stamp_ns is None:
+                    self.first_stamp_ns = stamp_ns(msg.header)
                 self.latencies.append((arrival_ns, (arrival_ns - stamp_ns(msg.header))
                                        * MS_PER_NS))
 
@@ -177,6 +213,13 @@ def _sample(width: int, height: int) -> np.ndarray:
 
 def _percentile(values: List[float], q: float) -> Optional[float]:
     return float(np.percentile(values, q)) if values else None
+
+
+def _settled(values: Dict[str, str], published: int) -> bool:
+    """Return whether the node has seen (or counted as lost) and accounted every frame."""
+    received = count(values, 'frames_received')
+    return (received + count(values, 'frames_lost_in_transport') >= published
+            and _accounted(values) == received)
 
 
 def _accounted(values: Dict[str, str]) -> int:
@@ -294,11 +337,11 @@ def run_soak(args: argparse.Namespace) -> Dict:
                 recorder.sample_rss(node)
                 snapshots.append((time.time_ns(), watch.latest(NODE_NAME)))
             end_ns = time.time_ns()
-            camera.stop()
+            camera.close()
             watch.clear_diagnostics(NODE_NAME)
+            published = camera.published - camera.published_before(recorder.first_stamp_ns)
             values = watch.wait_for_diagnostics(
-                NODE_NAME, lambda v: count(v, 'frames_received') >= camera.published
-                and _accounted(v) == count(v, 'frames_received'), SETTLE_TIMEOUT_S) \
+                NODE_NAME, lambda v: _settled(v, published), SETTLE_TIMEOUT_S) \
                 or watch.latest(NODE_NAME)
             alive = node.poll() is None
         finally:
@@ -314,6 +357,8 @@ def run_soak(args: argparse.Namespace) -> Dict:
     received = count(values, 'frames_received')
     counters = {key: count(values, key) for key in COUNTERS}
     lost = counters['frames_lost_in_transport']
+    before_delivery = camera.published_before(recorder.first_stamp_ns)
+    published = camera.published - before_delivery
     first_p99, last_p99 = periods[0]['latency_ms_p99'], periods[-1]['latency_ms_p99']
     p99_ratio = last_p99 / first_p99 if first_p99 and last_p99 else None
     result = {
@@ -321,10 +366,11 @@ def run_soak(args: argparse.Namespace) -> Dict:
         'minutes_measured': measure_s / 60.0, 'warmup_s': args.warmup_s, 'period_s': args.bin_s,
         'backend': values.get('backend', args.backend),
         'network_input': args.inference_size or f'{args.width}x{args.height}',
-        'frames_published': camera.published, 'camera_late_ticks': camera.late_ticks,
+        'frames_published': published, 'camera_late_ticks': camera.late_ticks,
+        'frames_published_before_delivery': before_delivery,
         **counters,
-        'transport_lost': camera.published - received,
-        'sent_equals_received_plus_lost': camera.published == received + lost,
+        'transport_lost': published - received,
+        'sent_equals_received_plus_lost': published == received + lost,
         'accounted': _accounted(values),
         'dropped_ratio': counters['frames_dropped'] / received if received else None,
         'outputs_measured': len(latencies),
@@ -340,7 +386,7 @@ def run_soak(args: argparse.Namespace) -> Dict:
         'cpu_count': os.cpu_count(),
         'source_revision': source_revision(),
     }
-    every_drop_counted = received > 0 and camera.published == received + lost \
+    every_drop_counted = received > 0 and published == received + lost \
         and _accounted(values) == received and counters['frames_failed'] == 0
     result['targets'] = {
         'rss_growth_le_50mb': memory.get('rss_growth_mb', float('inf')) <= RSS_GROWTH_LIMIT_MB,
