@@ -14,6 +14,7 @@ from rosbags.typesys import get_typestore, Stores
 from conftest import require_shared, SAMPLES_DIR
 from hydranet_ros.engine import InferenceEngine
 from hydranet_ros.tools import bag as bag_tool
+from hydranet_ros.tools.bag_topics import bag_typestore
 
 FRAME_COUNT = 4
 FRAME_HEIGHT_PX = 96
@@ -28,6 +29,7 @@ ENGINE_ARGS = ('--backend', 'torch', '--device', 'cpu', '--threads', str(THREADS
 OUTPUT_TOPICS = ('/hydranet/depth/image', '/hydranet/segmentation/labels',
                  '/hydranet/segmentation/color', '/hydranet/depth/camera_info')
 CONFIDENCE_TOPIC = '/hydranet/segmentation/confidence'
+LABEL_INFO_TOPIC = '/hydranet/segmentation/label_info'
 STORE = get_typestore(Stores.ROS2_KILTED)
 TYPES = STORE.types
 
@@ -124,11 +126,16 @@ def write_bag(path: pathlib.Path, storage: StoragePlugin, compressed: bool,
 
 
 def read_bag(path: pathlib.Path) -> dict:
-    """Return topic -> list of (record time ns, message, msgtype) of a bag."""
+    """Return topic -> list of (record time ns, message, msgtype) of a bag.
+
+    Messages are read with the definitions the bag itself holds (the class map type is this
+    package's, unknown to the stock typestore).
+    """
     messages = {}
     with Reader(path) as reader:
+        store = bag_typestore(reader.connections)
         for connection, timestamp, raw in reader.messages():
-            message = STORE.deserialize_cdr(raw, connection.msgtype)
+            message = store.deserialize_cdr(raw, connection.msgtype)
             messages.setdefault(connection.topic, []).append(
                 (timestamp, message, connection.msgtype))
     return messages
@@ -169,7 +176,9 @@ def check_outputs(bag: pathlib.Path, source: pathlib.Path, frames: list, process
         assert [(t, m.__msgtype__) for t, m, _ in written[topic]] == \
             [(t, m.__msgtype__) for t, m, _ in messages], topic
     topics = OUTPUT_TOPICS + ((CONFIDENCE_TOPIC,) if confidence else ())
-    assert set(written) == set(recorded) | set(topics)
+    assert set(written) == set(recorded) | set(topics) | {LABEL_INFO_TOPIC}
+    check_label_info(bag, written[LABEL_INFO_TOPIC], engine,
+                     sorted(t for t, _, _ in recorded[image_topic])[processed[0]])
     for topic in topics:
         assert len(written[topic]) == len(processed), topic
     inputs = {t: m for t, m, _ in recorded[image_topic]}
@@ -208,6 +217,27 @@ def check_outputs(bag: pathlib.Path, source: pathlib.Path, frames: list, process
             confidence_msg = outputs[CONFIDENCE_TOPIC][1]
             assert confidence_msg.encoding == '32FC1'
             assert np.array_equal(image_array(confidence_msg), expected.confidence)
+
+
+def check_label_info(bag: pathlib.Path, messages: list, engine: InferenceEngine,
+                     first_record_ns: int) -> None:
+    """One class map, at the first processed frame, offered transient local (latched)."""
+    assert len(messages) == 1
+    timestamp, label_info, msgtype = messages[0]
+    assert msgtype == 'hydranet_ros/msg/LabelInfo' and timestamp == first_record_ns
+    assert label_info.header.frame_id == FRAME_ID
+    config = engine.config
+    assert [c.class_id for c in label_info.class_map] == list(range(config.num_classes))
+    assert [c.class_name for c in label_info.class_map] == list(config.class_names)
+    assert [(c.r, c.g, c.b) for c in label_info.class_map] == \
+        [tuple(int(v) for v in engine.colors[i]) for i in range(config.num_classes)]
+    assert label_info.unlabeled_id == 255 and label_info.model_name.endswith('.pth')
+    assert (label_info.min_depth_m, label_info.max_depth_m) == pytest.approx(
+        (config.min_depth_m, config.max_depth_m))
+    with Reader(bag) as reader:
+        (connection,) = [c for c in reader.connections if c.topic == LABEL_INFO_TOPIC]
+        (qos,) = connection.ext.offered_qos_profiles
+    assert qos.durability.name == 'TRANSIENT_LOCAL' and qos.reliability.name == 'RELIABLE'
 
 
 @pytest.fixture(scope='module')
@@ -253,23 +283,30 @@ def test_outputs_deserialize_with_the_ros_client_library(sqlite3_run):
     sensor_msgs = pytest.importorskip('sensor_msgs.msg')
     assert sqlite3_run['result'].returncode == 0, sqlite3_run['result'].stderr
     checked = set()
+    hydranet_msgs = pytest.importorskip('hydranet_ros.msg')
     with Reader(sqlite3_run['output']) as reader:
+        store = bag_typestore(reader.connections)
         for connection, _, raw in reader.messages():
             if not connection.topic.startswith('/hydranet/'):
                 continue
-            ours = STORE.deserialize_cdr(raw, connection.msgtype)
+            ours = store.deserialize_cdr(raw, connection.msgtype)
+            package = hydranet_msgs if connection.msgtype.startswith('hydranet_ros/') \
+                else sensor_msgs
             theirs = serialization.deserialize_message(
-                bytes(raw), getattr(sensor_msgs, connection.msgtype.rsplit('/', 1)[-1]))
+                bytes(raw), getattr(package, connection.msgtype.rsplit('/', 1)[-1]))
             assert theirs.header.frame_id == ours.header.frame_id == FRAME_ID
             assert theirs.header.stamp.nanosec == ours.header.stamp.nanosec
-            if connection.msgtype == 'sensor_msgs/msg/Image':
+            if connection.msgtype == 'hydranet_ros/msg/LabelInfo':
+                assert [c.class_name for c in theirs.class_map] == \
+                    [c.class_name for c in ours.class_map]
+            elif connection.msgtype == 'sensor_msgs/msg/Image':
                 assert (theirs.encoding, theirs.width, theirs.height, theirs.step) == \
                     (ours.encoding, ours.width, ours.height, ours.step)
                 assert bytes(theirs.data) == ours.data.tobytes()
             else:
                 assert list(theirs.k) == list(ours.k)
             checked.add(connection.topic)
-    assert checked == set(OUTPUT_TOPICS)
+    assert checked == set(OUTPUT_TOPICS) | {LABEL_INFO_TOPIC}
 
 
 def test_mcap_bag_of_compressed_images_every_second_frame(tmp_path, nyud_checkpoint, engine):
@@ -337,7 +374,8 @@ def test_undecodable_frame_is_reported_and_the_others_are_written(tmp_path, nyud
     assert result.returncode == 1
     assert 'skipped frame 1' in result.stderr and 'cannot be decoded' in result.stderr
     written = read_bag(output)
-    assert set(written) == set(OUTPUT_TOPICS), '--outputs-only copies no recorded topic'
+    assert set(written) == set(OUTPUT_TOPICS) | {LABEL_INFO_TOPIC}, \
+        '--outputs-only copies no recorded topic'
     frame_ns = [FIRST_RECORD_NS + FRAME_PERIOD_NS * index for index in (0, 2)]
     assert [t for t, _, _ in written['/hydranet/depth/image']] == frame_ns
     summary = json.loads(summary_path.read_text())

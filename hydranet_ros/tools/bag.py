@@ -4,7 +4,9 @@ The new bag holds the recorded topics plus, per processed frame and with the fra
 (stamp and frame id) and record time, ``<ns>/depth/image`` (32FC1 metres, NaN invalid),
 ``<ns>/segmentation/labels`` (mono8 class ids), ``<ns>/segmentation/color`` (rgb8 overlay),
 ``<ns>/depth/camera_info`` when the bag has the camera's camera_info and, on request,
-``<ns>/segmentation/confidence`` (32FC1, 0..1): the node's topics. Needs no ROS install.
+``<ns>/segmentation/confidence`` (32FC1, 0..1): the node's topics; plus the class map
+``<ns>/segmentation/label_info`` (hydranet_ros/LabelInfo, offered transient local so that
+playback latches it), written with the first frame. Needs no ROS install.
 """
 import argparse
 import bisect
@@ -23,6 +25,8 @@ from rosbags.typesys.store import Typestore
 from tqdm import tqdm
 
 from ..engine import ImageFormatError, InferenceEngine
+from .bag_label_info import LABEL_INFO_TYPE, LATCHED_QOS, label_info_message, model_name, \
+    register_label_info
 from .bag_messages import CAMERA_INFO_TYPE, IMAGE_TYPE, image_message, \
     MessageConversionError, message_to_rgb, restamped_camera_info
 from .bag_topics import BagTopicError, bag_typestore, camera_info_topic, choose_image_topic, \
@@ -41,7 +45,9 @@ OUTPUT_TOPICS = {
     'color': 'segmentation/color',
     'camera_info': 'depth/camera_info',
     'confidence': 'segmentation/confidence',
+    'label_info': 'segmentation/label_info',
 }
+OUTPUT_TYPES = {'camera_info': CAMERA_INFO_TYPE, 'label_info': LABEL_INFO_TYPE}
 STORAGES = {'sqlite3': StoragePlugin.SQLITE3, 'mcap': StoragePlugin.MCAP}
 BAG_FORMAT_VERSION = 8
 NS_PER_S = 1_000_000_000
@@ -176,11 +182,12 @@ class CameraInfoIndex:
         return self.store.deserialize_cdr(self.raw[max(index, 0)], CAMERA_INFO_TYPE)
 
 
-def output_topics(namespace: str, with_camera_info: bool,
-                  with_confidence: bool) -> Dict[str, str]:
+def output_topics(namespace: str, with_camera_info: bool, with_confidence: bool,
+                  with_label_info: bool = True) -> Dict[str, str]:
     """Return output key -> full topic name under ``namespace``."""
     prefix = '/' + namespace.strip('/') if namespace.strip('/') else ''
-    wanted = {'camera_info': with_camera_info, 'confidence': with_confidence}
+    wanted = {'camera_info': with_camera_info, 'confidence': with_confidence,
+              'label_info': with_label_info}
     return {key: f'{prefix}/{name}' for key, name in OUTPUT_TOPICS.items()
             if wanted.get(key, True)}
 
@@ -195,7 +202,8 @@ class BagOutput:
         self.skipped_topics: List[str] = []
         self.topics = topics
         self.outputs = {key: writer.add_connection(
-            topic, CAMERA_INFO_TYPE if key == 'camera_info' else IMAGE_TYPE, typestore=store)
+            topic, OUTPUT_TYPES.get(key, IMAGE_TYPE), typestore=store,
+            offered_qos_profiles=[LATCHED_QOS] if key == 'label_info' else ())
             for key, topic in self.topics.items()}
 
     def add_copy(self, connection: Connection) -> None:
@@ -232,14 +240,16 @@ class BagProcessor:
 
     def __init__(self, engine: InferenceEngine, output: BagOutput,
                  camera_infos: CameraInfoIndex, png_dir: Optional[str],
-                 png_outputs: Sequence[str]) -> None:
+                 png_outputs: Sequence[str], model_path: Optional[str] = None) -> None:
         self.engine = engine
+        self.model_name = model_name(model_path)
         self.output = output
         self.camera_infos = camera_infos
         self.png_dir = png_dir
         self.png_outputs = png_outputs
         self.frames: List[Dict] = []
         self.failures: List[Dict] = []
+        self.label_info_frame: Optional[str] = None
 
     def process(self, index: int, timestamp: int, raw: bytes, msgtype: str) -> None:
         """Infer one frame and write its output messages (and files); record failures."""
@@ -265,6 +275,11 @@ class BagProcessor:
         if 'confidence' in self.output.outputs:
             self.output.write('confidence', timestamp,
                               image_message(types, header, prediction.confidence, '32FC1'))
+        if 'label_info' in self.output.outputs and header.frame_id != self.label_info_frame:
+            self.label_info_frame = header.frame_id  # once, and again for another camera
+            self.output.write('label_info', timestamp, label_info_message(
+                self.output.store, self.engine.config, self.engine.colors, header,
+                prediction.labels.itemsize, self.model_name), LABEL_INFO_TYPE)
         if 'camera_info' in self.output.outputs:
             info = self.camera_infos.lookup(stamp_ns(header))
             self.output.write('camera_info', timestamp,
@@ -307,7 +322,12 @@ def convert(reader: Reader, args: argparse.Namespace, topics: Sequence[TopicSumm
     if os.path.exists(output_path):
         raise ToolError(f'output {output_path} exists already; remove it or pass another '
                         f'--output')
-    new_topics = output_topics(args.namespace, len(camera_infos) > 0, args.confidence)
+    with_label_info = register_label_info(store)
+    if not with_label_info:
+        LOGGER.warning('the hydranet_ros message definitions were not found: the new bag gets '
+                       'no segmentation/label_info topic')
+    new_topics = output_topics(args.namespace, len(camera_infos) > 0, args.confidence,
+                               with_label_info)
     clashes = sorted(set(new_topics.values()) & {t.name for t in topics})
     if clashes and not args.outputs_only:
         raise ToolError(f'the bag already has the output topic(s) {", ".join(clashes)}; '
@@ -321,7 +341,8 @@ def convert(reader: Reader, args: argparse.Namespace, topics: Sequence[TopicSumm
         if not args.outputs_only:
             for connection in connections:
                 output.add_copy(connection)
-        processor = BagProcessor(engine, output, camera_infos, args.png_dir, args.png_outputs)
+        processor = BagProcessor(engine, output, camera_infos, args.png_dir, args.png_outputs,
+                                 args.model)
         progress = tqdm(total=estimated_frames(image_topic, args), desc=PROG, unit='frame',
                         disable=args.quiet, file=sys.stderr)
         image_index = 0
