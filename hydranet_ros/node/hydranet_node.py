@@ -600,13 +600,16 @@ def main(args: Optional[List[str]] = None) -> int:
     """Run the node until shut down; return non-zero if the configuration is unusable.
 
     SIGINT or SIGTERM at any time after the imports ends the process with exit code 0 and
-    no traceback, during start-up (the context is shut down under the node) as while running:
-    SIGINT shuts the context down instead of raising KeyboardInterrupt at a random place.
+    no traceback, during start-up (the context is shut down under the node) as while running.
+    rclpy's own handlers shut the context down (from their own thread) and then call the
+    Python handler installed before them: ours only records SIGINT, instead of raising
+    KeyboardInterrupt at a random place. Shutting down from it as well raced with rclpy's
+    shutdown and crashed the process now and then.
     """
     keep_large_buffers()
     quiet_decoder_warnings()
     interrupted = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: (interrupted.set(), rclpy.try_shutdown()))
+    signal.signal(signal.SIGINT, lambda *_: interrupted.set())
     node = None
     try:
         rclpy.init(args=args)  # its handlers shut the context down, then call the one above
