@@ -17,22 +17,28 @@ TRIM_THRESHOLD_BYTES = 256 * 1024 * 1024
 ENVIRONMENT_VARIABLES = ('MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_')
 
 
+def _libc_function(name: str, argtypes: tuple):
+    """Return glibc's function ``name`` (returning int), or None off Linux or without it."""
+    if not sys.platform.startswith('linux'):
+        return None
+    try:
+        function = getattr(ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6'), name)
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = argtypes
+    function.restype = ctypes.c_int
+    return function
+
+
 def keep_large_buffers() -> bool:
     """Raise glibc's mmap and trim thresholds; return whether they were changed.
 
     Does nothing outside Linux/glibc, or when the user set the malloc variables.
     """
-    if not sys.platform.startswith('linux') or any(v in os.environ
-                                                   for v in ENVIRONMENT_VARIABLES):
+    if any(v in os.environ for v in ENVIRONMENT_VARIABLES):
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    mallopt.restype = ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+    mallopt = _libc_function('mallopt', (ctypes.c_int, ctypes.c_int))
+    return bool(mallopt and mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
                 and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
 
 
@@ -42,13 +48,5 @@ def release_unused_heap() -> bool:
     With the raised trim threshold, the temporaries of a one-off job (an ONNX export, a
     warm-up at a new size) would otherwise stay resident for the life of the process.
     """
-    if not sys.platform.startswith('linux'):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
-        malloc_trim = libc.malloc_trim
-    except (OSError, AttributeError):
-        return False
-    malloc_trim.argtypes = (ctypes.c_size_t,)
-    malloc_trim.restype = ctypes.c_int
-    return bool(malloc_trim(0))
+    malloc_trim = _libc_function('malloc_trim', (ctypes.c_size_t,))
+    return bool(malloc_trim and malloc_trim(0))

@@ -25,7 +25,8 @@ from rosbags.typesys.store import Typestore
 from tqdm import tqdm
 
 from ..engine import ImageFormatError, InferenceEngine
-from .bag_label_info import LABEL_INFO_TYPE, LATCHED_QOS, label_info_message, model_name, \
+from ..engine.class_map import model_name
+from .bag_label_info import LABEL_INFO_TYPE, LATCHED_QOS, label_info_message, \
     register_label_info
 from .bag_messages import CAMERA_INFO_TYPE, IMAGE_TYPE, image_message, \
     MessageConversionError, message_to_rgb, restamped_camera_info
@@ -242,7 +243,7 @@ class BagProcessor:
                  camera_infos: CameraInfoIndex, png_dir: Optional[str],
                  png_outputs: Sequence[str], model_path: Optional[str] = None) -> None:
         self.engine = engine
-        self.model_name = model_name(model_path)
+        self.model_name = model_name(model_path or '')
         self.output = output
         self.camera_infos = camera_infos
         self.png_dir = png_dir
@@ -279,7 +280,7 @@ class BagProcessor:
             self.label_info_frame = header.frame_id  # once, and again for another camera
             self.output.write('label_info', timestamp, label_info_message(
                 self.output.store, self.engine.config, self.engine.colors, header,
-                prediction.labels.itemsize, self.model_name), LABEL_INFO_TYPE)
+                prediction.labels.dtype, self.model_name), LABEL_INFO_TYPE)
         if 'camera_info' in self.output.outputs:
             info = self.camera_infos.lookup(stamp_ns(header))
             self.output.write('camera_info', timestamp,

@@ -7,20 +7,19 @@ that ``ros2 bag play`` serves it to late subscribers as the node does.
 import os
 import sys
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator
 
 from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness, QosReliability,
                                 QosTime)
 from rosbags.typesys import get_types_from_msg
 from rosbags.typesys.store import Typestore
 
+from ..engine.class_map import class_name, unlabeled_id
 from ..model import HydraNetConfig
 
 LABEL_INFO_TYPE = 'hydranet_ros/msg/LabelInfo'
 CLASS_TYPE = 'hydranet_ros/msg/SegmentationClass'
 MESSAGE_NAMES = ('SegmentationClass', 'LabelInfo')
-UNLABELED_ID_MONO8 = 255
-UNLABELED_ID_16UC1 = 65535
 _NO_TIME = QosTime(sec=0, nsec=0)
 LATCHED_QOS = Qos(history=QosHistory.KEEP_LAST, depth=1, reliability=QosReliability.RELIABLE,
                   durability=QosDurability.TRANSIENT_LOCAL, deadline=_NO_TIME,
@@ -54,22 +53,13 @@ def register_label_info(store: Typestore) -> bool:
 
 
 def label_info_message(store: Typestore, config: HydraNetConfig, colors: Any, header: Any,
-                       labels_itemsize: int, model_name: str,
-                       threshold: float = 0.0) -> Any:
+                       labels_dtype: Any, name: str, threshold: float = 0.0) -> Any:
     """Return the class map of ``config`` (ids, names, overlay colours) with ``header``."""
     types = store.types
-    names = config.class_names
-    class_map = [types[CLASS_TYPE](class_id=i, class_name=names[i] if i < len(names)
-                                   else f'class_{i}', r=int(colors[i][0]),
-                                   g=int(colors[i][1]), b=int(colors[i][2]))
+    class_map = [types[CLASS_TYPE](class_id=i, class_name=class_name(config, i),
+                                   r=int(colors[i][0]), g=int(colors[i][1]), b=int(colors[i][2]))
                  for i in range(config.num_classes)]
-    unlabeled = UNLABELED_ID_MONO8 if labels_itemsize == 1 else UNLABELED_ID_16UC1
     return types[LABEL_INFO_TYPE](header=header, class_map=class_map, threshold=float(threshold),
-                                  unlabeled_id=unlabeled, model_name=model_name,
+                                  unlabeled_id=unlabeled_id(labels_dtype), model_name=name,
                                   min_depth_m=float(config.min_depth_m),
                                   max_depth_m=float(config.max_depth_m))
-
-
-def model_name(model_path: Optional[str]) -> str:
-    """Return the model's file name, or 'bundled default model' (as the node says)."""
-    return os.path.basename(model_path) if model_path else 'bundled default model'
