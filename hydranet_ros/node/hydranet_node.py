@@ -31,6 +31,7 @@ from hydranet_ros.msg import DepthSegmentation, LabelInfo
 
 from ..engine import ImageFormatError, InferenceEngine, overlay_labels
 from ..engine.default_model import default_model_path
+from ..engine.memory import keep_large_buffers, release_unused_heap
 from . import diagnostics, label_info, output_images
 from .camera_info import scale_camera_info
 from .conversions import ImageConversionError, array_to_image, quiet_decoder_warnings
@@ -40,7 +41,6 @@ from .inference_worker import InferenceWorker
 from .input_checks import (CAMERA_INFO, ENCODING, OUT_OF_MEMORY, REJECTION_KINDS, UNDECODABLE,
                            RejectedInput, check_camera_info, check_compressed, check_image)
 from .input_frames import ReceivedFrame, decode_rgb
-from ..engine.memory import keep_large_buffers, release_unused_heap
 from .out_of_memory import is_out_of_memory, release_memory
 from .output_publishers import OutputPublishers
 from .parameters import (ENGINE_PARAMETERS, NodeSettings, PARAMETER_SPECS, SPECS, check_settings,

@@ -53,13 +53,16 @@ def register_label_info(store: Typestore) -> bool:
 
 
 def label_info_message(store: Typestore, config: HydraNetConfig, colors: Any, header: Any,
-                       labels_dtype: Any, name: str, threshold: float = 0.0) -> Any:
-    """Return the class map of ``config`` (ids, names, overlay colours) with ``header``."""
+                       labels_dtype: Any, name: str) -> Any:
+    """Return the class map of ``config`` (ids, names, overlay colours) with ``header``.
+
+    The bag tool labels every pixel, so the confidence threshold is 0.
+    """
     types = store.types
     class_map = [types[CLASS_TYPE](class_id=i, class_name=class_name(config, i),
                                    r=int(colors[i][0]), g=int(colors[i][1]), b=int(colors[i][2]))
                  for i in range(config.num_classes)]
-    return types[LABEL_INFO_TYPE](header=header, class_map=class_map, threshold=float(threshold),
+    return types[LABEL_INFO_TYPE](header=header, class_map=class_map, threshold=0.0,
                                   unlabeled_id=unlabeled_id(labels_dtype), model_name=name,
                                   min_depth_m=float(config.min_depth_m),
                                   max_depth_m=float(config.max_depth_m))

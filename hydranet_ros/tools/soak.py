@@ -112,8 +112,7 @@ class Camera:
         self.infos = listener.node.create_publisher(CameraInfo, 'camera_info',
                                                     qos_profile_sensor_data)
         self.period_s = 1.0 / rate_hz
-        self.published = 0
-        self.stamps_ns: List[int] = []
+        self.stamps_ns: List[int] = []  # one per frame published
         self.late_ticks = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name='camera', daemon=True)
@@ -139,6 +138,11 @@ class Camera:
             self._publish()
             time.sleep(period_s)
 
+    @property
+    def published(self) -> int:
+        """Return how many frames were published."""
+        return len(self.stamps_ns)
+
     def published_before(self, stamp_ns: Optional[int]) -> int:
         """Return how many frames were published before the one stamped ``stamp_ns``.
 
@@ -156,7 +160,6 @@ class Camera:
             msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(now_ns, NS_PER_S)
         self.infos.publish(self.info_msg)
         self.images.publish(self.image_msg)
-        self.published += 1
 
     def _run(self) -> None:
         next_s = time.monotonic()
@@ -339,7 +342,8 @@ def run_soak(args: argparse.Namespace) -> Dict:
             end_ns = time.time_ns()
             camera.close()
             watch.clear_diagnostics(NODE_NAME)
-            published = camera.published - camera.published_before(recorder.first_stamp_ns)
+            before_delivery = camera.published_before(recorder.first_stamp_ns)
+            published = camera.published - before_delivery
             values = watch.wait_for_diagnostics(
                 NODE_NAME, lambda v: _settled(v, published), SETTLE_TIMEOUT_S) \
                 or watch.latest(NODE_NAME)
@@ -357,8 +361,6 @@ def run_soak(args: argparse.Namespace) -> Dict:
     received = count(values, 'frames_received')
     counters = {key: count(values, key) for key in COUNTERS}
     lost = counters['frames_lost_in_transport']
-    before_delivery = camera.published_before(recorder.first_stamp_ns)
-    published = camera.published - before_delivery
     first_p99, last_p99 = periods[0]['latency_ms_p99'], periods[-1]['latency_ms_p99']
     p99_ratio = last_p99 / first_p99 if first_p99 and last_p99 else None
     result = {
