@@ -207,7 +207,7 @@ def test_worker_never_falls_behind_and_survives_errors():
         time.sleep(period_s)
         processed.append(item)
 
-    worker = InferenceWorker(slot, process, errors.append)
+    worker = InferenceWorker(slot.take, process, errors.append, slot.close)
     worker.start()
     slot.put('bad')
     time.sleep(0.02)

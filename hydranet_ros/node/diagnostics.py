@@ -127,6 +127,12 @@ class NodeStatistics:
             self.rejected_camera_infos += 1
             self.last_camera_info_rejection = reason
 
+    def frames_pushed_out(self, count: int) -> None:
+        """Count frames that reached the node but left its input queue for newer ones unread."""
+        with self.lock:
+            self.received += count
+            self.dropped += count
+
     def frames_lost(self, count: int) -> None:
         """Count frames the camera sent that never reached the node."""
         with self.lock:

@@ -43,6 +43,7 @@ from .input_checks import (CAMERA_INFO, ENCODING, OUT_OF_MEMORY, REJECTION_KINDS
 from .input_frames import ReceivedFrame, decode_rgb
 from .out_of_memory import is_out_of_memory, release_memory
 from .output_publishers import OutputPublishers
+from .pulled_input import PulledInput, received_perf_s
 from .parameters import (ENGINE_PARAMETERS, NodeSettings, PARAMETER_SPECS, SPECS, check_settings,
                          check_value, descriptor)
 from .qos import input_qos, latched_qos, output_qos
@@ -51,8 +52,6 @@ from .transport_gaps import SequenceGaps
 from .ros_logging import forward_package_logs
 
 NODE_NAME = 'hydranet_node'
-# rclpy passes message info (publisher sequence numbers) to two-argument callbacks (Kilted).
-MESSAGE_INFO_CALLBACKS = hasattr(rclpy.subscription, 'MessageInfo')
 DIAGNOSTICS_PERIOD_S = 1.0
 DIAGNOSTICS_QOS_DEPTH = 10
 CAMERA_INFO_GRACE_S = 2.0
@@ -73,13 +72,15 @@ class HydraNetNode(LifecycleNode):
         self._state = 'unconfigured'
         self._stats = diagnostics.NodeStatistics()
         self._slot: LatestFrameSlot[ReceivedFrame] = LatestFrameSlot()
-        self._worker = InferenceWorker(self._slot, self._process_frame, self._on_worker_error)
+        self._input = PulledInput(self)
+        self._camera_info_subscription = None
+        self._worker = InferenceWorker(self._next_frame, self._process_frame,
+                                       self._on_worker_error, self._input.wake)
         self._engines: EngineHolder[NodeSettings, InferenceEngine] = EngineHolder(
             self._build_engine, NodeSettings.engine_key, self._on_engine_swapped,
             self._on_engine_failed)
         self._outputs: Optional[OutputPublishers] = None
         self._label_info_publisher = None
-        self._input_subscriptions: List = []
         self._camera_info_lock = threading.Lock()
         self._camera_info: Optional[CameraInfo] = None
         self._scaled_camera_info: Dict[tuple, CameraInfo] = {}
@@ -93,6 +94,7 @@ class HydraNetNode(LifecycleNode):
         self._rejection_log = RejectionLog(self.get_logger().warning)
         self._activated_s: Optional[float] = None
         self._input_stale_warned = False
+        self._processing_since_s: Optional[float] = None
         self._sequence_gaps = SequenceGaps()
         self._diagnostics_publisher = self.create_publisher(
             DiagnosticArray, '/diagnostics', DIAGNOSTICS_QOS_DEPTH)
@@ -211,17 +213,12 @@ class HydraNetNode(LifecycleNode):
         """Subscribe to the camera and start the inference thread."""
         settings = self._settings
         qos = input_qos(settings.input_qos, settings.input_qos_depth)
-        on_image = self._on_image_with_info if MESSAGE_INFO_CALLBACKS else self._on_image
+        image_topic = self._image_topic()
         if settings.use_compressed_input:
-            image_topic = self.resolve_topic_name('image') + '/compressed'
-            self._input_subscriptions.append(self.create_subscription(
-                CompressedImage, image_topic, on_image, qos))
+            self._input.subscribe(CompressedImage, image_topic, qos)
         else:
-            image_topic = self.resolve_topic_name('image')
-            self._input_subscriptions.append(self.create_subscription(
-                Image, 'image', on_image, qos))
-        self._input_subscriptions.append(self.create_subscription(
-            CameraInfo, 'camera_info', self._on_camera_info, qos))
+            self._input.subscribe(Image, 'image', qos)
+        self._camera_info_subscription = self._input.subscribe(CameraInfo, 'camera_info', qos)
         self._previous_start_s = self._previous_end_s = None
         self._activated_s = time.perf_counter()
         self._input_stale_warned = False
@@ -235,11 +232,9 @@ class HydraNetNode(LifecycleNode):
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
         """Unsubscribe and stop the inference thread after the frame in progress."""
         self._state = 'inactive'
-        for subscription in self._input_subscriptions:
-            self.destroy_subscription(subscription)
-        self._input_subscriptions.clear()
         if not self._worker.stop():
             self.get_logger().warning('the inference thread did not stop in time')
+        self._destroy_inputs()
         if self._slot.clear():
             self._stats.frame_dropped()
         return super().on_deactivate(state)
@@ -265,10 +260,14 @@ class HydraNetNode(LifecycleNode):
         self._release()
         return TransitionCallbackReturn.SUCCESS
 
+    def _destroy_inputs(self) -> None:
+        if self._worker.running:
+            return  # the thread still reads them; they go with the node
+        self._input.destroy()
+        self._camera_info_subscription = None
+
     def _release(self) -> None:
-        for subscription in self._input_subscriptions:
-            self.destroy_subscription(subscription)
-        self._input_subscriptions.clear()
+        self._destroy_inputs()
         if self._outputs is not None:
             self._outputs.destroy()
             self._outputs = None
@@ -287,8 +286,28 @@ class HydraNetNode(LifecycleNode):
             release_memory(device)
 
     # ------------------------------------------------------------------ inputs
-    def _on_image(self, msg) -> None:
-        now_s = time.perf_counter()
+    def _next_frame(self, timeout_s: float) -> Optional[ReceivedFrame]:
+        """Take every queued camera message (checked, counted); return the newest good frame.
+
+        Runs on the inference thread between frames, so frames that will be dropped cost a
+        deserialisation and no executor wake-up.
+        """
+        for subscription in self._input.wait(timeout_s):
+            messages = self._input.take(subscription)
+            if subscription is self._camera_info_subscription:
+                for msg, _ in messages:
+                    self._on_camera_info(msg)
+                continue
+            queue_was_full = len(messages) >= self._input.depth(subscription)
+            for index, (msg, info) in enumerate(messages):
+                self._on_image(msg, info, queue_was_full and index == 0)
+        return self._slot.take(0.0)
+
+    def _on_image(self, msg, info: dict, queue_was_full: bool = False) -> None:
+        now_s = received_perf_s(info)
+        if self._activated_s is not None and now_s < self._activated_s:
+            now_s = self._activated_s  # queued before activation: taken as arriving then
+        self._count_missing(info, queue_was_full)
         if self._first_image_s is None:
             self._first_image_s = now_s
         frame = ReceivedFrame(msg, now_s)
@@ -304,18 +323,26 @@ class HydraNetNode(LifecycleNode):
         dropped = self._slot.put(frame)
         self._note_arrival(now_s, self._stats.frame_received(now_s, dropped))
 
-    def _on_image_with_info(self, msg, info) -> None:
+    def _count_missing(self, info: dict, queue_was_full: bool) -> None:
+        """Count frames skipped in the publisher's sequence before this one.
+
+        When the subscription's queue was full, the oldest frames were pushed out while the
+        network ran: dropped for newer ones, as designed. Otherwise they were lost on the way.
+        """
         gid = info.get('publisher_gid') or {}
-        lost = self._sequence_gaps.missing(bytes(gid.get('data', b'')),
-                                           info.get('publication_sequence_number'))
-        if lost:
-            self._stats.frames_lost(lost)
-            self.get_logger().warning(
-                f'{lost} frame(s) sent on {self._image_topic()} never reached the node (lost '
-                f'by a best-effort transport or pushed out of the input queue of depth '
-                f'{self._settings.input_qos_depth}); counted as frames_lost_in_transport',
-                throttle_duration_sec=WARNING_THROTTLE_S)
-        self._on_image(msg)
+        missing = self._sequence_gaps.missing(bytes(gid.get('data', b'')),
+                                              info.get('publication_sequence_number'))
+        if not missing:
+            return
+        if queue_was_full:
+            self._stats.frames_pushed_out(missing)
+            return
+        self._stats.frames_lost(missing)
+        self.get_logger().warning(
+            f'{missing} frame(s) sent on {self._image_topic()} never reached the node (lost '
+            f'by a best-effort transport, or pushed out of the input queue of depth '
+            f'{self._settings.input_qos_depth}); counted as frames_lost_in_transport',
+            throttle_duration_sec=WARNING_THROTTLE_S)
 
     def _note_arrival(self, now_s: float, gap_s: Optional[float]) -> None:
         stale = self._input_stale_warned
@@ -364,7 +391,13 @@ class HydraNetNode(LifecycleNode):
 
     # ------------------------------------------------------------------ inference thread
     def _process_frame(self, frame: ReceivedFrame) -> None:
-        start_s = time.perf_counter()
+        start_s = self._processing_since_s = time.perf_counter()
+        try:
+            self._process(frame, start_s)
+        finally:
+            self._processing_since_s = None
+
+    def _process(self, frame: ReceivedFrame, start_s: float) -> None:
         settings = self._settings
         engine = self._engines.engine
         outputs = self._outputs
@@ -572,6 +605,9 @@ class HydraNetNode(LifecycleNode):
         silent_s = now_s - self._activated_s
         if since_frame_s is not None:
             silent_s = min(silent_s, since_frame_s)
+        processing_since_s = self._processing_since_s
+        if processing_since_s is not None:  # images wait unread while a frame is processed
+            silent_s = min(silent_s, now_s - processing_since_s)
         timeout_s = self._settings.input_timeout_s
         if since_frame_s is not None and 0.0 < timeout_s < silent_s \
                 and not self._input_stale_warned:

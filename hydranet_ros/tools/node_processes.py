@@ -117,12 +117,15 @@ class Listener:
             except Exception:  # the context was shut down while spinning
                 return
 
-    def listen(self, msg_type, topic: str, callback: Callable, qos) -> None:
-        """Call ``callback(msg)`` (holding ``lock``) for each message of ``topic``."""
+    def listen(self, msg_type, topic: str, callback: Callable, qos, raw: bool = False) -> None:
+        """Call ``callback(msg)`` (holding ``lock``) for each message of ``topic``.
+
+        With ``raw`` the callback receives the serialised message (bytes), undecoded.
+        """
         def locked(msg) -> None:
             with self.lock:
                 callback(msg)
-        self.node.create_subscription(msg_type, topic, locked, qos)
+        self.node.create_subscription(msg_type, topic, locked, qos, raw=raw)
 
     def close(self) -> None:
         """Stop spinning and shut the context down."""
