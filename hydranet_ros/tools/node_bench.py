@@ -2,15 +2,18 @@
 
 Runs, on a private ROS domain:
 
-1. the bare engine on a 640x480 picture in a process of its own (frames per second of
-   ``InferenceEngine.infer``, same model, backend and thread count as the node), before and
-   after the node run (the mean of both is the reference);
-2. ``hydranet_demo_source`` publishing that picture at 30 Hz in its own process, and
-   ``hydranet_node`` in another, both with the shipped Fast DDS profile;
-3. this process subscribing to ``depth/image`` and ``segmentation/labels`` as a consumer does.
+1. the bare engine in a process of its own (``InferenceEngine.infer`` on a 640x480 picture,
+   same model, backend and thread count as the node), timing frames on request;
+2. ``hydranet_node`` in another process, and ``hydranet_demo_source`` publishing the picture
+   at 30 Hz in a third, both with the shipped Fast DDS profile;
+3. this process subscribing to ``depth/image`` and ``segmentation/labels`` as a consumer does
+   (it reads only the stamp of each serialised message, to load the CPU as little as it can).
 
-It prints one JSON object: the node's output rate against the bare engine's rate, the node's
-own overhead per frame (receive to publish, minus inference and minus the wait for the
+The bare engine and the node take turns, ``--rounds`` times (the camera streams only during
+the node's turns), so that both see the same machine even when its speed drifts; the
+throughput ratio is the node's output rate over all its turns against the bare engine's rate
+over all its turns. It prints one JSON object: that ratio and the ratio of each round, the
+node's own overhead per frame (receive to publish, minus inference and minus the wait for the
 previous frame; from the node's diagnostics), the age of processed frames against the
 inference period (a frame older than one period means the node fell behind), and end-to-end
 latency from the camera stamp to this subscriber. For reference it also times the bare engine
@@ -25,6 +28,7 @@ Example::
 import argparse
 import json
 import os
+import struct
 import subprocess
 import sys
 import tempfile
@@ -46,10 +50,12 @@ OVERHEAD_P99_TARGET_MS = 10.0
 START_TIMEOUT_S = 300.0
 WARM_UP_OUTPUTS = 3
 DIAGNOSTICS_SETTLE_S = 2.0
+IDLE_SETTLE_S = 1.0
 BARE_WARM_UP_FRAMES = 2
 MS_PER_S = 1000.0
 NS_PER_S = 1e9
 OUTPUT_TOPICS = ('depth/image', 'segmentation/labels')
+READY = 'ready'
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -62,31 +68,65 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='inference threads (0: backend default)')
     parser.add_argument('--image', default=str(SAMPLE), help='picture to publish')
     parser.add_argument('--rate', type=float, default=INPUT_RATE_HZ, help='camera rate in Hz')
-    parser.add_argument('--seconds', type=float, default=30.0,
-                        help='measurement time of the node after warm-up')
-    parser.add_argument('--bare-frames', type=int, default=20,
-                        help='timed frames of the bare engine, before and after')
+    parser.add_argument('--rounds', type=int, default=4,
+                        help='turns of the bare engine and the node, one after the other')
+    parser.add_argument('--seconds', type=float, default=10.0,
+                        help='measurement time of the node in each round')
+    parser.add_argument('--bare-frames', type=int, default=15,
+                        help='timed frames of the bare engine in each round')
     parser.add_argument('--cache-dir', default='',
                         help='HYDRANET_CACHE_DIR for exported models (default: a temp dir)')
-    parser.add_argument('--bare-only', action='store_true',
-                        help='only time the bare engine and print its JSON (used internally)')
+    parser.add_argument('--bare-worker', action='store_true',
+                        help='serve bare-engine timings on stdin/stdout (used internally)')
     return parser.parse_args(argv)
 
 
-def bare_engine_process(args: argparse.Namespace, env: Dict[str, str]) -> Dict[str, float]:
-    """Time the bare engine in a fresh process, as the node runs in one; return its figures."""
-    command = [sys.executable, '-m', 'hydranet_ros.tools.node_bench', '--bare-only',
-               '--backend', args.backend, '--threads', str(args.threads), '--image', args.image,
-               '--bare-frames', str(args.bare_frames)]
-    if args.model:
-        command += ['--model', os.path.abspath(args.model)]
-    result = subprocess.run(command, env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True,
-                            check=True)
-    return json.loads(result.stdout.strip().splitlines()[-1])
+def stamp_ns(serialized: bytes) -> int:
+    """Return the header stamp (ns) of a serialised message that starts with a std_msgs/Header.
+
+    CDR: a 4-byte encapsulation header (odd second byte: little endian), then the stamp's
+    int32 seconds and uint32 nanoseconds.
+    """
+    order = '<' if serialized[1] & 1 else '>'
+    sec, nanosec = struct.unpack_from(order + 'iI', serialized, 4)
+    return sec * 10**9 + nanosec
 
 
-def bare_engine(args: argparse.Namespace, image_rgb: np.ndarray) -> Dict[str, float]:
-    """Return frames per second and mean latency of ``InferenceEngine.infer`` on the picture."""
+class BareEngine:
+    """The bare engine in a process of its own, timing frames when asked."""
+
+    def __init__(self, args: argparse.Namespace, env: Dict[str, str]) -> None:
+        command = [sys.executable, '-m', 'hydranet_ros.tools.node_bench', '--bare-worker',
+                   '--backend', args.backend, '--threads', str(args.threads),
+                   '--image', args.image]
+        if args.model:
+            command += ['--model', os.path.abspath(args.model)]
+        self.process = subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True)
+        if self._read_line() != READY:
+            raise RuntimeError('the bare engine process did not start')
+
+    def _read_line(self) -> str:
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f'the bare engine process ended (exit {self.process.wait()})')
+        return line.strip()
+
+    def time_frames(self, frames: int) -> Dict[str, float]:
+        """Return {'frames', 'seconds'} of ``frames`` back-to-back ``infer`` calls."""
+        self.process.stdin.write(f'{frames}\n')
+        self.process.stdin.flush()
+        return json.loads(self._read_line())
+
+    def close(self) -> None:
+        """End the process."""
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            self.process.wait(30)
+
+
+def bare_worker(args: argparse.Namespace, image_rgb: np.ndarray) -> None:
+    """Load the engine, then for each number N read on stdin print the time of N frames."""
     from ..engine import InferenceEngine
     from ..engine.memory import keep_large_buffers
     keep_large_buffers()  # as the node does, so that only the node's own work differs
@@ -94,13 +134,14 @@ def bare_engine(args: argparse.Namespace, image_rgb: np.ndarray) -> Dict[str, fl
                              threads=args.threads or None)
     for _ in range(BARE_WARM_UP_FRAMES):
         engine.infer(image_rgb, 'rgb8', with_overlay=False)
-    times = []
-    for _ in range(args.bare_frames):
+    print(READY, flush=True)
+    for line in sys.stdin:
+        frames = int(line)
         started = time.perf_counter()
-        engine.infer(image_rgb, 'rgb8', with_overlay=False)
-        times.append(time.perf_counter() - started)
-    mean_s = float(np.mean(times))
-    return {'fps': 1.0 / mean_s, 'mean_ms': mean_s * MS_PER_S}
+        for _ in range(frames):
+            engine.infer(image_rgb, 'rgb8', with_overlay=False)
+        seconds = time.perf_counter() - started
+        print(json.dumps({'frames': frames, 'seconds': seconds}), flush=True)
 
 
 class OutputTimes:
@@ -116,13 +157,12 @@ class OutputTimes:
         self.diagnostics: Dict[str, str] = {}
         reliable = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
         for topic in OUTPUT_TOPICS:
-            listener.listen(Image, topic, lambda msg, topic=topic: self._on_output(topic, msg),
-                            reliable)
+            listener.listen(Image, topic, lambda data, topic=topic: self._on_output(topic, data),
+                            reliable, raw=True)
         listener.listen(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10)
 
-    def _on_output(self, topic: str, msg) -> None:
-        stamp_ns = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
-        self.arrivals[topic].append((time.time_ns(), stamp_ns))
+    def _on_output(self, topic: str, serialized: bytes) -> None:
+        self.arrivals[topic].append((time.time_ns(), stamp_ns(serialized)))
 
     def _on_diagnostics(self, msg) -> None:
         for status in msg.status:
@@ -146,7 +186,7 @@ def camera_arguments(args: argparse.Namespace) -> List[str]:
             '-p', f'images:=[{os.path.abspath(args.image)}]']
 
 
-def bare_engine_beside_camera(args: argparse.Namespace, env: Dict[str, str],
+def bare_engine_beside_camera(args: argparse.Namespace, env: Dict[str, str], bare: BareEngine,
                               log_dir: str) -> Dict[str, float]:
     """Time the bare engine while the camera streams to a subscriber in this process.
 
@@ -167,7 +207,7 @@ def bare_engine_beside_camera(args: argparse.Namespace, env: Dict[str, str],
         wait_for(lambda: len(received) >= WARM_UP_OUTPUTS, START_TIMEOUT_S,
                  'the camera stream', [camera])
         before = len(received)
-        figures = bare_engine_process(args, env)
+        figures = bare.time_frames(args.bare_frames * 2)
         figures['camera_frames_received'] = len(received) - before
     finally:
         stop(camera)
@@ -175,36 +215,89 @@ def bare_engine_beside_camera(args: argparse.Namespace, env: Dict[str, str],
     return figures
 
 
-def measure_node(args: argparse.Namespace, env: Dict[str, str], log_dir: str) -> Dict:
-    """Run camera and node processes; return the consumer's and the node's figures."""
-    parameters = {'backend': args.backend, 'device': 'cpu', 'threads': args.threads}
-    if args.model:
-        parameters['model_path'] = os.path.abspath(args.model)
-    listener = Listener('hydranet_node_bench')
-    outputs = OutputTimes(listener)
-    node = start(NODE_MODULE, node_arguments(NODE_NAME, parameters), env,
-                 os.path.join(log_dir, 'node.log'))
-    camera = start(DEMO_SOURCE_MODULE, camera_arguments(args), env,
-                   os.path.join(log_dir, 'camera.log'))
-    try:
-        wait_for(lambda: len(outputs.outputs()) >= WARM_UP_OUTPUTS, START_TIMEOUT_S,
-                 'the first outputs of the node', [node, camera])
-        first_ns = outputs.outputs()[-1][0]
-        time.sleep(args.seconds)
-        measured = [o for o in outputs.outputs() if o[0] > first_ns]
+class NodeRun:
+    """The node process, its consumer, and a camera started for each of the node's turns."""
+
+    def __init__(self, args: argparse.Namespace, env: Dict[str, str], log_dir: str) -> None:
+        parameters = {'backend': args.backend, 'device': 'cpu', 'threads': args.threads}
+        if args.model:
+            parameters['model_path'] = os.path.abspath(args.model)
+        self.args, self.env, self.log_dir = args, env, log_dir
+        self.listener = Listener('hydranet_node_bench')
+        self.outputs = OutputTimes(self.listener)
+        self.node = start(NODE_MODULE, node_arguments(NODE_NAME, parameters), env,
+                          os.path.join(log_dir, 'node.log'))
+        self.turns = 0
+
+    def turn(self, seconds: float) -> Dict[str, object]:
+        """Stream the camera for one turn; return the node's outputs in it after its first."""
+        self.turns += 1
+        already = len(self.outputs.outputs())
+        camera = start(DEMO_SOURCE_MODULE, camera_arguments(self.args), self.env,
+                       os.path.join(self.log_dir, f'camera_{self.turns}.log'))
+        try:
+            wait_for(lambda: len(self.outputs.outputs()) > already, START_TIMEOUT_S,
+                     'the first output of the node', [self.node, camera])
+            first_ns = self.outputs.outputs()[-1][0]
+            time.sleep(seconds)
+            measured = [o for o in self.outputs.outputs() if o[0] > first_ns]
+        finally:
+            stop(camera)
+        time.sleep(IDLE_SETTLE_S)  # the node finishes its last frame
+        duration_s = (measured[-1][0] - first_ns) / NS_PER_S if measured else 0.0
+        return {'outputs': len(measured), 'seconds': duration_s,
+                'latencies_ms': [(arrival - stamp) / 1e6 for arrival, stamp in measured]}
+
+    def diagnostics(self) -> Dict[str, str]:
+        """Return the node's latest diagnostics, published after the last turn."""
         time.sleep(DIAGNOSTICS_SETTLE_S)
-        diagnostics = outputs.latest_diagnostics()
+        return self.outputs.latest_diagnostics()
+
+    def close(self) -> None:
+        """Stop the node and the consumer."""
+        stop(self.node)
+        self.listener.close()
+
+
+def measure(args: argparse.Namespace, env: Dict[str, str], log_dir: str) -> Dict:
+    """Run the turns and the reference; return the raw figures."""
+    bare = BareEngine(args, env)
+    try:
+        node = NodeRun(args, env, log_dir)
+        try:
+            print('warming the node up...', file=sys.stderr)
+            node.turn(2.0)
+            bare_turns, node_turns = [], []
+            for round_index in range(args.rounds):
+                node_first = round_index % 2 == 1  # alternate the order against drift
+                if node_first:
+                    node_turns.append(node.turn(args.seconds))
+                bare_turns.append(bare.time_frames(args.bare_frames))
+                if not node_first:
+                    node_turns.append(node.turn(args.seconds))
+                ratio = _rate(node_turns[-1], 'outputs') / _rate(bare_turns[-1], 'frames')
+                print(f'round {round_index + 1}/{args.rounds}: node '
+                      f'{_rate(node_turns[-1], "outputs"):.2f} fps, bare engine '
+                      f'{_rate(bare_turns[-1], "frames"):.2f} fps, ratio {ratio:.3f}',
+                      file=sys.stderr)
+            diagnostics = node.diagnostics()
+        finally:
+            node.close()
+        print('bare engine beside a camera stream...', file=sys.stderr)
+        beside_camera = bare_engine_beside_camera(args, env, bare, log_dir)
     finally:
-        stop(camera)
-        stop(node)
-        listener.close()
-    duration_s = (measured[-1][0] - first_ns) / NS_PER_S if measured else float('nan')
-    latencies_ms = np.array([(arrival - stamp) / 1e6 for arrival, stamp in measured])
-    return {'outputs': len(measured), 'duration_s': duration_s,
-            'fps': len(measured) / duration_s if measured else 0.0,
-            'end_to_end_ms_p50': float(np.percentile(latencies_ms, 50)) if measured else None,
-            'end_to_end_ms_p99': float(np.percentile(latencies_ms, 99)) if measured else None,
-            'diagnostics': diagnostics}
+        bare.close()
+    return {'bare': bare_turns, 'node': node_turns, 'diagnostics': diagnostics,
+            'beside_camera': beside_camera}
+
+
+def _rate(turn: Dict, count_key: str) -> float:
+    return turn[count_key] / turn['seconds'] if turn['seconds'] else 0.0
+
+
+def _total_rate(turns: List[Dict], count_key: str) -> float:
+    seconds = sum(turn['seconds'] for turn in turns)
+    return sum(turn[count_key] for turn in turns) / seconds if seconds else 0.0
 
 
 def _number(values: Dict[str, str], key: str) -> Optional[float]:
@@ -214,25 +307,32 @@ def _number(values: Dict[str, str], key: str) -> Optional[float]:
         return None
 
 
-def report(image_rgb: np.ndarray, args: argparse.Namespace, bare: List[Dict[str, float]],
-           node: Dict, beside_camera: Dict[str, float]) -> Dict:
+def report(image_rgb: np.ndarray, args: argparse.Namespace, figures: Dict) -> Dict:
     """Return the JSON report and whether each target was met."""
-    diagnostics = node['diagnostics']
-    bare_fps = float(np.mean([b['fps'] for b in bare]))
+    diagnostics = figures['diagnostics']
+    bare_fps = _total_rate(figures['bare'], 'frames')
+    node_fps = _total_rate(figures['node'], 'outputs')
+    beside_fps = _rate(figures['beside_camera'], 'frames')
+    round_ratios = [_rate(n, 'outputs') / _rate(b, 'frames')
+                    for n, b in zip(figures['node'], figures['bare'])]
+    latencies_ms = np.array([v for turn in figures['node'] for v in turn['latencies_ms']])
     overhead_p99 = _number(diagnostics, 'overhead_ms_p99')
     stale = _number(diagnostics, 'frames_stale')
-    ratio = node['fps'] / bare_fps if bare_fps else None
+    ratio = node_fps / bare_fps if bare_fps else None
     result = {
         'image': f'{image_rgb.shape[1]}x{image_rgb.shape[0]} rgb8',
         'camera_rate_hz': args.rate,
         'backend': diagnostics.get('backend', args.backend),
+        'rounds': args.rounds,
         'bare_engine_fps': bare_fps,
-        'bare_engine_fps_before_after': [b['fps'] for b in bare],
-        'bare_engine_ms_mean': float(np.mean([b['mean_ms'] for b in bare])),
-        'bare_engine_fps_beside_camera': beside_camera['fps'],
-        'node_output_fps': node['fps'],
+        'bare_engine_fps_by_round': [_rate(b, 'frames') for b in figures['bare']],
+        'bare_engine_ms_mean': MS_PER_S / bare_fps if bare_fps else None,
+        'bare_engine_fps_beside_camera': beside_fps,
+        'node_output_fps': node_fps,
+        'node_output_fps_by_round': [_rate(n, 'outputs') for n in figures['node']],
         'throughput_ratio': ratio,
-        'throughput_ratio_vs_bare_beside_camera': node['fps'] / beside_camera['fps'],
+        'throughput_ratio_by_round': round_ratios,
+        'throughput_ratio_vs_bare_beside_camera': node_fps / beside_fps if beside_fps else None,
         'node_inference_ms_mean': _number(diagnostics, 'inference_ms_mean'),
         'node_overhead_ms_mean': _number(diagnostics, 'overhead_ms_mean'),
         'node_overhead_ms_p99': overhead_p99,
@@ -240,16 +340,20 @@ def report(image_rgb: np.ndarray, args: argparse.Namespace, bare: List[Dict[str,
         'node_decode_ms_p99': _number(diagnostics, 'decode_ms_p99'),
         'node_publish_ms_mean': _number(diagnostics, 'publish_ms_mean'),
         'node_publish_ms_p99': _number(diagnostics, 'publish_ms_p99'),
+        'frame_age_ms_p99': _number(diagnostics, 'frame_age_ms_p99'),
         'frame_age_ms_max': _number(diagnostics, 'frame_age_ms_max'),
         'inference_period_ms_mean': _number(diagnostics, 'period_ms_mean'),
         'frames_stale': stale,
         'frames_received': _number(diagnostics, 'frames_received'),
         'frames_processed': _number(diagnostics, 'frames_processed'),
         'frames_dropped': _number(diagnostics, 'frames_dropped'),
-        'end_to_end_ms_p50': node['end_to_end_ms_p50'],
-        'end_to_end_ms_p99': node['end_to_end_ms_p99'],
-        'outputs_measured': node['outputs'],
-        'seconds_measured': node['duration_s'],
+        'frames_lost_in_transport': _number(diagnostics, 'frames_lost_in_transport'),
+        'end_to_end_ms_p50': float(np.percentile(latencies_ms, 50)) if latencies_ms.size
+        else None,
+        'end_to_end_ms_p99': float(np.percentile(latencies_ms, 99)) if latencies_ms.size
+        else None,
+        'outputs_measured': sum(n['outputs'] for n in figures['node']),
+        'seconds_measured': sum(n['seconds'] for n in figures['node']),
         'load_average_1min': os.getloadavg()[0],
         'cpu_count': os.cpu_count(),
     }
@@ -270,21 +374,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'cannot read {args.image}', file=sys.stderr)
         return 2
     image_rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    if args.bare_only:
-        print(json.dumps(bare_engine(args, image_rgb)))
+    if args.bare_worker:
+        bare_worker(args, image_rgb)
         return 0
+    if args.rounds < 1 or args.seconds <= 0 or args.bare_frames < 1:
+        print('--rounds, --seconds and --bare-frames must be positive', file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix='hydranet_node_bench_') as work_dir:
         cache_dir = args.cache_dir or os.path.join(work_dir, 'cache')
         env = ros_environment(os.path.join(work_dir, 'ros_log'), cache_dir)
-        print('measuring the bare engine...', file=sys.stderr)
-        bare = [bare_engine_process(args, env)]
-        print(f'bare engine: {bare[0]["fps"]:.2f} fps; running camera and node...',
-              file=sys.stderr)
-        node = measure_node(args, env, work_dir)
-        bare.append(bare_engine_process(args, env))
-        print('bare engine beside a camera stream...', file=sys.stderr)
-        beside_camera = bare_engine_beside_camera(args, env, work_dir)
-    result = report(image_rgb, args, bare, node, beside_camera)
+        print('starting the bare engine and the node...', file=sys.stderr)
+        figures = measure(args, env, work_dir)
+    result = report(image_rgb, args, figures)
     print(json.dumps(result, indent=2))
     return 0 if all(result['targets_met'].values()) else 1
 
