@@ -93,13 +93,20 @@ def test_fixed_inference_size_resizes_back(nyud_checkpoint):
 
 
 def test_batch_equals_single_images(nyud_checkpoint):
+    """A batch gives each image's own result, up to float rounding.
+
+    PyTorch's CPU kernels may pick another algorithm for a batch (seen on an AVX-512 CPU):
+    a label may then flip where two classes tie (max probabilities equal within 1e-5).
+    """
     engine = InferenceEngine(nyud_checkpoint, device='cpu', backend='torch')
     rgb = _sample_rgb()
     images = [rgb[:200, :300].copy(), rgb[200:400, 300:600].copy(), rgb[:100, :160].copy()]
     batch = engine.infer_batch(images)
     for image, prediction in zip(images, batch):
         single = engine.infer(image)
-        assert np.array_equal(single.labels, prediction.labels)
+        flipped = single.labels != prediction.labels
+        assert flipped.mean() <= 1e-3
+        assert np.allclose(single.confidence, prediction.confidence, atol=1e-5)
         assert np.allclose(single.depth, prediction.depth, atol=1e-4, equal_nan=True)
 
 
