@@ -68,11 +68,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='inference threads (0: backend default)')
     parser.add_argument('--image', default=str(SAMPLE), help='picture to publish')
     parser.add_argument('--rate', type=float, default=INPUT_RATE_HZ, help='camera rate in Hz')
-    parser.add_argument('--rounds', type=int, default=4,
+    parser.add_argument('--rounds', type=int, default=6,
                         help='turns of the bare engine and the node, one after the other')
-    parser.add_argument('--seconds', type=float, default=10.0,
+    parser.add_argument('--seconds', type=float, default=6.0,
                         help='measurement time of the node in each round')
-    parser.add_argument('--bare-frames', type=int, default=15,
+    parser.add_argument('--bare-frames', type=int, default=10,
                         help='timed frames of the bare engine in each round')
     parser.add_argument('--cache-dir', default='',
                         help='HYDRANET_CACHE_DIR for exported models (default: a temp dir)')
