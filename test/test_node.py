@@ -245,7 +245,8 @@ def test_invalid_parameters_are_rejected_with_a_reason(client):
     cases = [('overlay_alpha', 2.0, 'overlay_alpha'), ('backend', 'tensorrt', 'tensorrt'),
              ('device', 'gpu0', 'gpu0'), ('model_path', '/no/such/model.pth', 'existing file'),
              ('inference_width', 10, '>= 32'), ('input_qos', 'reliable', 'read-only'),
-             ('confidence_encoding', 'jpeg', 'jpeg'), ('threads', 'four', 'type')]
+             ('confidence_encoding', 'jpeg', 'jpeg'), ('threads', 'four', 'type'),
+             ('pipeline', 'sometimes', 'auto, on, off')]
     for name, value, fragment in cases:
         result = client.set_parameter(NODE, name, value)
         assert not result.successful, (name, value)
@@ -305,6 +306,30 @@ def test_runtime_parameters_change_outputs(client, camera, outputs, engine, imag
                            _calibration(), OUTPUT_TIMEOUT_S)
     assert client.set_parameter(NODE, 'publish_color', True).successful
     assert client.wait_for_publishers('segmentation/color', 1, 20.0)
+
+
+def test_pipelined_publishing_gives_the_same_outputs_and_the_newest_frame(
+        client, camera, outputs, engine, image):
+    """With pipeline on the second thread publishes; values, headers, dropping unchanged."""
+    assert client.set_parameter(NODE, 'pipeline', 'on').successful
+    try:
+        received = request_outputs(camera, _frame(image), outputs, _calibration(),
+                                   OUTPUT_TIMEOUT_S)
+        assert received, 'not every output arrived for one input frame'
+        expected = engine.infer(image, 'rgb8')
+        assert all(m.header == received['depth/image'].header for m in received.values())
+        np.testing.assert_array_equal(image_to_array(received['depth/image']), expected.depth)
+        assert np.array_equal(image_to_array(received['segmentation/labels']), expected.labels)
+        depth_log = outputs['depth/image']
+        keys = []
+        for _ in range(BURST_FRAMES):
+            keys.append(camera.publish_array(image, 'rgb8', _calibration()))
+            time.sleep(BURST_PERIOD_S)
+        assert depth_log.wait_for(lambda m: stamp_key(m.header) == keys[-1], OUTPUT_TIMEOUT_S)
+        time.sleep(1.0)
+        assert len([k for k in keys if depth_log.with_stamp(k) is not None]) < BURST_FRAMES // 2
+    finally:
+        assert client.set_parameter(NODE, 'pipeline', 'auto').successful
 
 
 def test_model_swap_at_run_time_and_failed_rebuild_keeps_serving(

@@ -1,15 +1,18 @@
 """The node's parts, tested without a running node.
 
-camera_info scaling, parameters, frame slot, inference worker, engine swapping, diagnostics,
-output images, QoS and the class map.
+camera_info scaling, parameters, frame slot, handoff, inference worker, pipelining, engine
+swapping, diagnostics, output images, QoS and the class map.
 """
 import math
+import os
 from pathlib import Path
 import threading
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 
 pytest.importorskip('rclpy', reason='rclpy is not installed: the node parts use ROS messages')
 
@@ -26,6 +29,8 @@ from hydranet_ros.node.camera_info import camera_info_for_output, scale_camera_i
 from hydranet_ros.node.demo_source import camera_info_message, pinhole_matrix  # noqa: E402
 from hydranet_ros.node.engine_holder import EngineHolder  # noqa: E402
 from hydranet_ros.node.frame_slot import LatestFrameSlot  # noqa: E402
+from hydranet_ros.node.handoff import Handoff  # noqa: E402
+from hydranet_ros.node.hydranet_node import pipelined  # noqa: E402
 from hydranet_ros.node.inference_worker import InferenceWorker  # noqa: E402
 from hydranet_ros.node.parameters import (ENGINE_PARAMETERS, PARAMETER_SPECS,  # noqa: E402
                                           NodeSettings, check_settings, check_value,
@@ -222,6 +227,36 @@ def test_worker_never_falls_behind_and_survives_errors():
     assert processed == sorted(processed)
     assert [str(e) for e in errors] == ['broken frame']
     assert slot.dropped + len(processed) == 20
+
+
+def test_handoff_passes_every_item_and_makes_the_giver_wait():
+    """put() waits while an item is pending; nothing is replaced; close() reports a lost one."""
+    handoff = Handoff()
+    taken = []
+    assert handoff.put(1)
+    giver = threading.Thread(target=lambda: handoff.put(2))
+    giver.start()
+    time.sleep(0.1)
+    assert giver.is_alive()  # 1 is still pending
+    taken.append(handoff.take(1.0))
+    giver.join(2.0)
+    taken.append(handoff.take(1.0))
+    assert taken == [1, 2] and handoff.take(0.01) is None
+    assert handoff.put(3) and handoff.close() and not handoff.put(4)
+    handoff.reopen()
+    assert handoff.put(5) and handoff.take(0.0) == 5
+
+
+def test_auto_pipelining_needs_a_spare_core_or_a_gpu():
+    """Auto pipelines on CUDA and when cores exceed inference threads; on/off are obeyed."""
+    def engine(device, threads):
+        return SimpleNamespace(device=torch.device(device),
+                               backend=SimpleNamespace(cpu_threads=threads))
+    cores = os.cpu_count() or 1
+    assert pipelined('auto', engine('cuda', cores))
+    assert not pipelined('auto', engine('cpu', cores))
+    assert pipelined('auto', engine('cpu', 1)) == (cores > 1)
+    assert pipelined('on', engine('cpu', cores)) and not pipelined('off', engine('cuda', 1))
 
 
 # ---------------------------------------------------------------- engine swapping

@@ -32,6 +32,11 @@ class Backend:
         """Run the network on an (N, H, W, 3) uint8 RGB batch."""
         raise NotImplementedError
 
+    @property
+    def cpu_threads(self) -> int:
+        """Return how many CPU threads the network's computation uses."""
+        return torch.get_num_threads()
+
     def describe(self) -> str:
         """Return a one-line description for logs and diagnostics."""
         return f'{self.name} on {self.device} ({self.precision})'

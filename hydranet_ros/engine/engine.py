@@ -16,7 +16,7 @@ from .default_model import default_model_path
 from .devices import resolve_device
 from .image_input import to_rgb
 from .postprocess import label_dtype, mask_depth, postprocess_numpy, postprocess_torch
-from .prediction import Prediction
+from .prediction import NetworkOutputs, Prediction
 from .visualize import color_table, colorize_depth, overlay_labels
 
 LOGGER = logging.getLogger(__name__)
@@ -145,6 +145,18 @@ class InferenceEngine:
 
     def _infer_same_size(self, batch: List[np.ndarray], height: int, width: int,
                          with_overlay: bool) -> List[Prediction]:
+        return self.finish(self._run_network(batch, height, width), with_overlay)
+
+    def run_network(self, image: np.ndarray, encoding: str = 'rgb8') -> NetworkOutputs:
+        """Run the network on one image; ``finish`` turns the result into a Prediction.
+
+        The two stages let a caller post-process one frame while the network runs the next.
+        """
+        rgb = to_rgb(image, encoding)
+        return self._run_network([rgb], *rgb.shape[:2])
+
+    def _run_network(self, batch: List[np.ndarray], height: int,
+                     width: int) -> NetworkOutputs:
         timings = {}
         started = time.perf_counter()
         network_input = self._network_input(batch)
@@ -155,6 +167,12 @@ class InferenceEngine:
         if self.device.type == 'cuda':
             torch.cuda.synchronize(self.device)
         timings['network'] = (time.perf_counter() - started) * 1000.0
+        return NetworkOutputs(batch, height, width, raw, timings)
+
+    def finish(self, result: NetworkOutputs, with_overlay: bool = True) -> List[Prediction]:
+        """Resize the network's outputs to the images and decode them (one per image)."""
+        batch, height, width, raw = result.images, result.height, result.width, result.raw
+        timings = dict(result.timings_ms)
         started = time.perf_counter()
         if self.backend.outputs_on_device:
             outputs = postprocess_torch(raw, height, width)

@@ -408,6 +408,11 @@ class OnnxRuntimeBackend(Backend):
         """Export (and quantize) the network for this input shape and open its session."""
         self.session(batch, height, width)
 
+    @property
+    def cpu_threads(self) -> int:
+        """Return the size of ONNX Runtime's intra-op thread pool."""
+        return self.threads
+
     def run(self, images: np.ndarray) -> RawOutputs:
         """Run the network on an (N, H, W, 3) uint8 RGB batch; return NumPy outputs."""
         batch_size, height, width, _ = images.shape

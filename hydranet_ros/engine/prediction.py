@@ -1,6 +1,6 @@
-"""What the engine returns for one image."""
+"""What the engine returns for one image, and what its network returns before decoding."""
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -20,4 +20,19 @@ class Prediction:
     confidence: np.ndarray
     overlay: Optional[np.ndarray] = None
     normals: Optional[np.ndarray] = None
+    timings_ms: Dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class NetworkOutputs:
+    """The network's outputs for images of one size, before resizing and decoding.
+
+    ``raw`` maps output names (``segm``, ``depth``, ``normals``) to arrays or tensors at the
+    network's resolution; ``timings_ms`` holds the stages timed so far.
+    """
+
+    images: List[np.ndarray]
+    height: int
+    width: int
+    raw: Dict[str, Any]
     timings_ms: Dict[str, float] = field(default_factory=dict)

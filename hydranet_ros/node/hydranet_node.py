@@ -36,7 +36,9 @@ from . import diagnostics, label_info, output_images
 from .camera_info import scale_camera_info
 from .conversions import ImageConversionError, array_to_image, quiet_decoder_warnings
 from .engine_holder import EngineHolder
+from .frame_in_flight import FrameInFlight
 from .frame_slot import LatestFrameSlot
+from .handoff import Handoff
 from .inference_worker import InferenceWorker
 from .input_checks import (CAMERA_INFO, ENCODING, OUT_OF_MEMORY, REJECTION_KINDS, UNDECODABLE,
                            RejectedInput, check_camera_info, check_compressed, check_image)
@@ -76,6 +78,10 @@ class HydraNetNode(LifecycleNode):
         self._camera_info_subscription = None
         self._worker = InferenceWorker(self._next_frame, self._process_frame,
                                        self._on_worker_error, self._input.wake)
+        self._handoff: Handoff[FrameInFlight] = Handoff()
+        self._publisher_thread = InferenceWorker(self._handoff.take, self._finish_frame,
+                                                 self._on_worker_error, self._handoff.close,
+                                                 name='publishing')
         self._engines: EngineHolder[NodeSettings, InferenceEngine] = EngineHolder(
             self._build_engine, NodeSettings.engine_key, self._on_engine_swapped,
             self._on_engine_failed)
@@ -222,6 +228,8 @@ class HydraNetNode(LifecycleNode):
         self._previous_start_s = self._previous_end_s = None
         self._activated_s = time.perf_counter()
         self._input_stale_warned = False
+        self._handoff.reopen()
+        self._publisher_thread.start()
         self._worker.start()
         self._state = 'active'
         self._publish_label_info()
@@ -234,6 +242,7 @@ class HydraNetNode(LifecycleNode):
         self._state = 'inactive'
         if not self._worker.stop():
             self.get_logger().warning('the inference thread did not stop in time')
+        self._stop_publishing()
         self._destroy_inputs()
         if self._slot.clear():
             self._stats.frame_dropped()
@@ -257,8 +266,16 @@ class HydraNetNode(LifecycleNode):
         self.get_logger().error(f'error in state {state.label}: cleaning up')
         if self._worker.running:
             self._worker.stop()
+        self._stop_publishing()
         self._release()
         return TransitionCallbackReturn.SUCCESS
+
+    def _stop_publishing(self) -> None:
+        """Let the publishing thread finish its frame; a frame still waiting counts as dropped."""
+        if self._handoff.close():
+            self._stats.frame_dropped()
+        if not self._publisher_thread.stop():
+            self.get_logger().warning('the publishing thread did not stop in time')
 
     def _destroy_inputs(self) -> None:
         if self._worker.running:
@@ -398,6 +415,7 @@ class HydraNetNode(LifecycleNode):
             self._processing_since_s = None
 
     def _process(self, frame: ReceivedFrame, start_s: float) -> None:
+        """Decode the frame and run the network; the publishing thread does the rest."""
         settings = self._settings
         engine = self._engines.engine
         outputs = self._outputs
@@ -412,20 +430,54 @@ class HydraNetNode(LifecycleNode):
         except (ImageConversionError, ImageFormatError) as error:
             self._reject(frame, UNDECODABLE if frame.compressed else ENCODING, str(error))
             return
-        inference_start_s = time.perf_counter()
-        decode_ms = (inference_start_s - start_s) * MS_PER_S
-        want_color = settings.publish_color and outputs.subscribed('color') is not None
+        network_start_s = time.perf_counter()
         try:
-            prediction = engine.infer(rgb, 'rgb8', with_overlay=False)
+            network = engine.run_network(rgb, 'rgb8')
         except Exception as error:  # one bad frame must not stop the stream
-            if is_out_of_memory(error):
-                self._reject_out_of_memory(frame, error, engine.device)
-                return
-            self._stats.frame_failed()
-            self.get_logger().error(f'inference failed: {type(error).__name__}: {error}',
-                                    throttle_duration_sec=WARNING_THROTTLE_S)
+            self._inference_failed(frame, engine, error)
             return
-        inference_ms = (time.perf_counter() - inference_start_s) * MS_PER_S
+        network_end_s = time.perf_counter()
+        waited_s, period_ms = 0.0, None
+        if self._previous_end_s is not None and frame.received_s < self._previous_end_s:
+            # The frame arrived while the previous one held this thread: the network is the limit.
+            waited_s = self._previous_end_s - frame.received_s
+            period_ms = (start_s - self._previous_start_s) * MS_PER_S
+        in_flight = FrameInFlight(
+            frame=frame, engine=engine, rgb=rgb, network=network, start_s=start_s,
+            decode_ms=(network_start_s - start_s) * MS_PER_S,
+            network_ms=(network_end_s - network_start_s) * MS_PER_S,
+            network_end_s=network_end_s, waited_s=waited_s, period_ms=period_ms)
+        if not pipelined(settings.pipeline, engine):
+            self._finish_frame(in_flight)
+        elif not self._handoff.put(in_flight):  # deactivated meanwhile
+            self._stats.frame_dropped()
+        self._previous_start_s, self._previous_end_s = start_s, time.perf_counter()
+
+    def _inference_failed(self, frame: ReceivedFrame, engine: InferenceEngine,
+                          error: Exception) -> None:
+        if is_out_of_memory(error):
+            self._reject_out_of_memory(frame, error, engine.device)
+            return
+        self._stats.frame_failed()
+        self.get_logger().error(f'inference failed: {type(error).__name__}: {error}',
+                                throttle_duration_sec=WARNING_THROTTLE_S)
+
+    # ------------------------------------------------------------------ publishing thread
+    def _finish_frame(self, in_flight: FrameInFlight) -> None:
+        """Decode the network's outputs and publish them, while the network runs the next."""
+        finish_start_s = time.perf_counter()
+        frame, engine, rgb = in_flight.frame, in_flight.engine, in_flight.rgb
+        settings = self._settings
+        outputs = self._outputs
+        if outputs is None:
+            self._stats.frame_dropped()
+            return
+        try:
+            prediction = engine.finish(in_flight.network, with_overlay=False)[0]
+        except Exception as error:
+            self._inference_failed(frame, engine, error)
+            return
+        inference_ms = in_flight.network_ms + (time.perf_counter() - finish_start_s) * MS_PER_S
         height, width = rgb.shape[:2]
         if self._last_image_size != (height, width):
             release_unused_heap()  # a new size may have built (exported) a network for it
@@ -439,13 +491,14 @@ class HydraNetNode(LifecycleNode):
                                         settings.max_depth_m)
         output_images.apply_confidence_threshold(prediction.labels, prediction.confidence,
                                                  settings.confidence_threshold, unlabeled)
+        want_color = settings.publish_color and outputs.subscribed('color') is not None
         overlay = (overlay_labels(rgb, prediction.labels, engine.colors, settings.overlay_alpha)
                    if want_color else None)
         publish_start_s = time.perf_counter()
         with outputs.lock:
             self._publish_outputs(outputs, settings, header, prediction, overlay, width, height)
         end_s = time.perf_counter()
-        self._record_times(frame, start_s, end_s, inference_ms, decode_ms,
+        self._record_times(in_flight, finish_start_s, end_s, inference_ms,
                            (end_s - publish_start_s) * MS_PER_S)
 
     def _publish_outputs(self, outputs: OutputPublishers, settings: NodeSettings,
@@ -487,14 +540,12 @@ class HydraNetNode(LifecycleNode):
                 header=header, depth=depth_msg, labels=labels_msg, confidence=confidence_msg,
                 camera_info=bundle_info))
 
-    def _record_times(self, frame: ReceivedFrame, start_s: float, end_s: float,
-                      inference_ms: float, decode_ms: float, publish_ms: float) -> None:
-        waited_s = 0.0
-        period_ms = None
-        if self._previous_end_s is not None and frame.received_s < self._previous_end_s:
-            # The frame arrived while the previous one was processed: the worker is the limit.
-            waited_s = self._previous_end_s - frame.received_s
-            period_ms = (start_s - self._previous_start_s) * MS_PER_S
+    def _record_times(self, in_flight: FrameInFlight, finish_start_s: float, end_s: float,
+                      inference_ms: float, publish_ms: float) -> None:
+        frame = in_flight.frame
+        # Waiting for the inference thread, and for the publishing thread to finish the
+        # previous frame, is the pipeline's limit, not this frame's overhead.
+        waited_s = in_flight.waited_s + (finish_start_s - in_flight.network_end_s)
         receive_to_publish_ms = (end_s - frame.received_s) * MS_PER_S
         stamp = frame.header.stamp
         now = self.get_clock().now().nanoseconds
@@ -503,9 +554,9 @@ class HydraNetNode(LifecycleNode):
             inference_ms=inference_ms, receive_to_publish_ms=receive_to_publish_ms,
             overhead_ms=receive_to_publish_ms - inference_ms - waited_s * MS_PER_S,
             stamp_to_publish_ms=stamp_to_publish_ms,
-            frame_age_ms=(start_s - frame.received_s) * MS_PER_S, period_ms=period_ms,
-            decode_ms=decode_ms, publish_ms=publish_ms))
-        self._previous_start_s, self._previous_end_s = start_s, end_s
+            frame_age_ms=(in_flight.start_s - frame.received_s) * MS_PER_S,
+            period_ms=in_flight.period_ms, decode_ms=in_flight.decode_ms,
+            publish_ms=publish_ms))
 
     def _reject(self, frame: Optional[ReceivedFrame], kind: str, reason: str) -> None:
         self._stats.frame_rejected(reason, kind)
@@ -621,6 +672,19 @@ class HydraNetNode(LifecycleNode):
     def _image_topic(self) -> str:
         topic = self.resolve_topic_name('image')
         return topic + '/compressed' if self._settings.use_compressed_input else topic
+
+
+def pipelined(mode: str, engine: InferenceEngine) -> bool:
+    """Whether to publish on the second thread: ``on``/``off``, or ``auto`` by hardware.
+
+    ``auto`` pipelines when it costs the network nothing: on a CUDA device, or when the CPU
+    has a core beyond the network's threads.
+    """
+    if mode != 'auto':
+        return mode == 'on'
+    if engine.device.type == 'cuda':
+        return True
+    return (os.cpu_count() or 1) > engine.backend.cpu_threads
 
 
 def _stamp_text(header: Header) -> str:

@@ -22,6 +22,7 @@ MIN_INPUT_PIXELS = 64  # 8 x 8, the smallest image the engine takes
 MAX_INPUT_PIXELS_LIMIT = 1 << 30  # OpenCV's own limit for decoded images
 DEFAULT_MAX_INPUT_PIXELS = 4096 * 4096
 MAX_INPUT_TIMEOUT_S = 3600.0
+PIPELINE_CHOICES = ('auto', 'on', 'off')
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,11 @@ PARAMETER_SPECS: Tuple[ParameterSpec, ...] = (
     ParameterSpec('publish_confidence', True, 'Publish segmentation/confidence'),
     ParameterSpec('publish_bundle', True, 'Publish perception (hydranet_ros/DepthSegmentation: '
                   'depth, labels, confidence and camera_info of one frame)'),
+    ParameterSpec('pipeline', 'auto', 'Decode and publish each frame on a second thread while '
+                  'the network runs the next: more frames per second, but on a CPU with no core '
+                  'to spare the two compete (older frames, longer publishing). auto: on for '
+                  'CUDA devices and when the CPU has more cores than inference threads',
+                  choices=PIPELINE_CHOICES),
     ParameterSpec('skip_without_subscribers', True, 'Skip inference while no output topic '
                   '(label_info and diagnostics aside) has a subscriber'),
     ParameterSpec('input_qos', 'sensor_data', 'QoS of the image and camera_info subscriptions: '
@@ -147,6 +153,7 @@ class NodeSettings:
     publish_color: bool
     publish_confidence: bool
     publish_bundle: bool
+    pipeline: str
     skip_without_subscribers: bool
     input_qos: str
     input_qos_depth: int

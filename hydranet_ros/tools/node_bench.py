@@ -66,6 +66,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='inference backend of both the bare engine and the node')
     parser.add_argument('--threads', type=int, default=0,
                         help='inference threads (0: backend default)')
+    parser.add_argument('--pipeline', default='auto', choices=('auto', 'on', 'off'),
+                        help="the node's pipeline parameter")
     parser.add_argument('--image', default=str(SAMPLE), help='picture to publish')
     parser.add_argument('--rate', type=float, default=INPUT_RATE_HZ, help='camera rate in Hz')
     parser.add_argument('--rounds', type=int, default=6,
@@ -219,7 +221,8 @@ class NodeRun:
     """The node process, its consumer, and a camera started for each of the node's turns."""
 
     def __init__(self, args: argparse.Namespace, env: Dict[str, str], log_dir: str) -> None:
-        parameters = {'backend': args.backend, 'device': 'cpu', 'threads': args.threads}
+        parameters = {'backend': args.backend, 'device': 'cpu', 'threads': args.threads,
+                      'pipeline': args.pipeline}
         if args.model:
             parameters['model_path'] = os.path.abspath(args.model)
         self.args, self.env, self.log_dir = args, env, log_dir
@@ -322,6 +325,7 @@ def report(image_rgb: np.ndarray, args: argparse.Namespace, figures: Dict) -> Di
     result = {
         'image': f'{image_rgb.shape[1]}x{image_rgb.shape[0]} rgb8',
         'camera_rate_hz': args.rate,
+        'pipeline': args.pipeline,
         'backend': diagnostics.get('backend', args.backend),
         'rounds': args.rounds,
         'bare_engine_fps': bare_fps,
