@@ -246,7 +246,7 @@ def test_invalid_parameters_are_rejected_with_a_reason(client):
              ('device', 'gpu0', 'gpu0'), ('model_path', '/no/such/model.pth', 'existing file'),
              ('inference_width', 10, '>= 32'), ('input_qos', 'reliable', 'read-only'),
              ('confidence_encoding', 'jpeg', 'jpeg'), ('threads', 'four', 'type'),
-             ('pipeline', 'sometimes', 'auto, on, off')]
+             ('pipeline', 'on', 'auto, always, never')]
     for name, value, fragment in cases:
         result = client.set_parameter(NODE, name, value)
         assert not result.successful, (name, value)
@@ -310,8 +310,8 @@ def test_runtime_parameters_change_outputs(client, camera, outputs, engine, imag
 
 def test_pipelined_publishing_gives_the_same_outputs_and_the_newest_frame(
         client, camera, outputs, engine, image):
-    """With pipeline on the second thread publishes; values, headers, dropping unchanged."""
-    assert client.set_parameter(NODE, 'pipeline', 'on').successful
+    """Pipeline always: the second thread publishes; values, headers, dropping unchanged."""
+    assert client.set_parameter(NODE, 'pipeline', 'always').successful
     try:
         received = request_outputs(camera, _frame(image), outputs, _calibration(),
                                    OUTPUT_TIMEOUT_S)

@@ -675,13 +675,13 @@ class HydraNetNode(LifecycleNode):
 
 
 def pipelined(mode: str, engine: InferenceEngine) -> bool:
-    """Whether to publish on the second thread: ``on``/``off``, or ``auto`` by hardware.
+    """Whether to publish on the second thread: ``always``, ``never`` or ``auto`` by hardware.
 
     ``auto`` pipelines when it costs the network nothing: on a CUDA device, or when the CPU
     has a core beyond the network's threads.
     """
     if mode != 'auto':
-        return mode == 'on'
+        return mode == 'always'
     if engine.device.type == 'cuda':
         return True
     return (os.cpu_count() or 1) > engine.backend.cpu_threads

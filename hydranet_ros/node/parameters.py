@@ -22,7 +22,7 @@ MIN_INPUT_PIXELS = 64  # 8 x 8, the smallest image the engine takes
 MAX_INPUT_PIXELS_LIMIT = 1 << 30  # OpenCV's own limit for decoded images
 DEFAULT_MAX_INPUT_PIXELS = 4096 * 4096
 MAX_INPUT_TIMEOUT_S = 3600.0
-PIPELINE_CHOICES = ('auto', 'on', 'off')
+PIPELINE_CHOICES = ('auto', 'always', 'never')  # not on/off: YAML reads those as booleans
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='inference backend of both the bare engine and the node')
     parser.add_argument('--threads', type=int, default=0,
                         help='inference threads (0: backend default)')
-    parser.add_argument('--pipeline', default='auto', choices=('auto', 'on', 'off'),
+    parser.add_argument('--pipeline', default='auto', choices=('auto', 'always', 'never'),
                         help="the node's pipeline parameter")
     parser.add_argument('--image', default=str(SAMPLE), help='picture to publish')
     parser.add_argument('--rate', type=float, default=INPUT_RATE_HZ, help='camera rate in Hz')
