@@ -677,13 +677,14 @@ class HydraNetNode(LifecycleNode):
 def pipelined(mode: str, engine: InferenceEngine) -> bool:
     """Whether to publish on the second thread: ``always``, ``never`` or ``auto`` by hardware.
 
-    ``auto`` pipelines when it costs the network nothing: on a CUDA device, or when the CPU
-    has a core beyond the network's threads.
+    ``auto`` pipelines when it costs the network nothing: on the CPU when a core is left
+    beyond the network's threads. Not on CUDA devices, where it is unmeasured (the
+    post-processing would share the network's CUDA stream).
     """
     if mode != 'auto':
         return mode == 'always'
-    if engine.device.type == 'cuda':
-        return True
+    if engine.device.type != 'cpu':
+        return False
     return (os.cpu_count() or 1) > engine.backend.cpu_threads
 
 

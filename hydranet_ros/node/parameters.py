@@ -100,8 +100,8 @@ PARAMETER_SPECS: Tuple[ParameterSpec, ...] = (
                   'depth, labels, confidence and camera_info of one frame)'),
     ParameterSpec('pipeline', 'auto', 'Decode and publish each frame on a second thread while '
                   'the network runs the next: more frames per second, but on a CPU with no core '
-                  'to spare the two compete (older frames, longer publishing). auto: on for '
-                  'CUDA devices and when the CPU has more cores than inference threads',
+                  'to spare the two compete (older frames, longer publishing). auto: on when '
+                  'the CPU has more cores than inference threads (not on CUDA devices)',
                   choices=PIPELINE_CHOICES),
     ParameterSpec('skip_without_subscribers', True, 'Skip inference while no output topic '
                   '(label_info and diagnostics aside) has a subscriber'),
