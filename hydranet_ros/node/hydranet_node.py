@@ -2,7 +2,8 @@
 
 A lifecycle node (``autostart`` configures and activates it at start). Configuring loads the
 model; activating subscribes to ``image`` (or ``image/compressed``) and ``camera_info`` and
-starts the inference thread, which always processes the newest frame and drops older ones.
+starts the inference thread, which reads those topics itself, always processes the newest
+frame and drops older ones, and the publishing thread that finishes frames when pipelining.
 Outputs carry the input image's header: ``depth/image`` (32FC1 metres, NaN invalid),
 ``depth/camera_info``, ``segmentation/labels``, ``segmentation/color``,
 ``segmentation/confidence``, ``segmentation/label_info`` (latched) and ``perception``
