@@ -11,7 +11,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 RATE_WINDOW_S = 5.0
 WINDOW_SAMPLES = 300
-LATENCY_NAMES = ('inference', 'receive_to_publish', 'overhead', 'decode', 'publish',
+LATENCY_NAMES = ('inference', 'receive_to_publish', 'overhead', 'take', 'decode', 'publish',
                  'stamp_to_publish', 'frame_age', 'period')
 
 
@@ -58,8 +58,9 @@ class FrameTimes:
     """Timings of one processed frame, in milliseconds.
 
     ``overhead_ms`` is the node's own share of receive-to-publish: without inference and
-    without the wait for the previous frame; ``decode_ms`` and ``publish_ms`` are two parts of
-    it (message to pixels; outputs to messages and publishing them).
+    without the wait for the previous frame; ``take_ms``, ``decode_ms`` and ``publish_ms`` are
+    parts of it (taking the queued camera messages; message to pixels; outputs to messages
+    and publishing them).
     """
 
     inference_ms: float
@@ -68,6 +69,7 @@ class FrameTimes:
     stamp_to_publish_ms: float
     frame_age_ms: float
     period_ms: Optional[float]
+    take_ms: float = 0.0
     decode_ms: float = 0.0
     publish_ms: float = 0.0
 
@@ -168,6 +170,7 @@ class NodeStatistics:
             self.latencies['inference'].add(times.inference_ms)
             self.latencies['receive_to_publish'].add(times.receive_to_publish_ms)
             self.latencies['overhead'].add(times.overhead_ms)
+            self.latencies['take'].add(times.take_ms)
             self.latencies['decode'].add(times.decode_ms)
             self.latencies['publish'].add(times.publish_ms)
             self.latencies['stamp_to_publish'].add(times.stamp_to_publish_ms)

@@ -310,7 +310,9 @@ class HydraNetNode(LifecycleNode):
         Runs on the inference thread between frames, so frames that will be dropped cost a
         deserialisation and no executor wake-up.
         """
-        for subscription in self._input.wait(timeout_s):
+        ready = self._input.wait(timeout_s)
+        started_s = time.perf_counter()
+        for subscription in ready:
             messages = self._input.take(subscription)
             if subscription is self._camera_info_subscription:
                 for msg, _ in messages:
@@ -319,7 +321,10 @@ class HydraNetNode(LifecycleNode):
             queue_was_full = len(messages) >= self._input.depth(subscription)
             for index, (msg, info) in enumerate(messages):
                 self._on_image(msg, info, queue_was_full and index == 0)
-        return self._slot.take(0.0)
+        frame = self._slot.take(0.0)
+        if frame is not None and ready:
+            frame.take_ms = (time.perf_counter() - started_s) * MS_PER_S
+        return frame
 
     def _on_image(self, msg, info: dict, queue_was_full: bool = False) -> None:
         now_s = received_perf_s(info)
@@ -556,7 +561,7 @@ class HydraNetNode(LifecycleNode):
             overhead_ms=receive_to_publish_ms - inference_ms - waited_s * MS_PER_S,
             stamp_to_publish_ms=stamp_to_publish_ms,
             frame_age_ms=(in_flight.start_s - frame.received_s) * MS_PER_S,
-            period_ms=in_flight.period_ms, decode_ms=in_flight.decode_ms,
+            period_ms=in_flight.period_ms, take_ms=frame.take_ms, decode_ms=in_flight.decode_ms,
             publish_ms=publish_ms))
 
     def _reject(self, frame: Optional[ReceivedFrame], kind: str, reason: str) -> None:

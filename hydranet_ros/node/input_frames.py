@@ -13,10 +13,15 @@ from .conversions import compressed_to_array, image_to_array
 
 @dataclass
 class ReceivedFrame:
-    """One camera message and the monotonic time (perf_counter seconds) it arrived."""
+    """One camera message and the monotonic time (perf_counter seconds) it arrived.
+
+    ``take_ms`` is how long the node spent taking and checking the queued camera messages
+    before it could start on this frame.
+    """
 
     msg: Union[Image, CompressedImage]
     received_s: float
+    take_ms: float = 0.0
 
     @property
     def header(self) -> Header:

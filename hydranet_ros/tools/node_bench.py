@@ -341,6 +341,8 @@ def report(image_rgb: np.ndarray, args: argparse.Namespace, figures: Dict) -> Di
         'node_overhead_ms_mean': _number(diagnostics, 'overhead_ms_mean'),
         'node_overhead_ms_p99': overhead_p99,
         'node_overhead_ms_max': _number(diagnostics, 'overhead_ms_max'),
+        'node_take_ms_mean': _number(diagnostics, 'take_ms_mean'),
+        'node_take_ms_p99': _number(diagnostics, 'take_ms_p99'),
         'node_decode_ms_p99': _number(diagnostics, 'decode_ms_p99'),
         'node_publish_ms_mean': _number(diagnostics, 'publish_ms_mean'),
         'node_publish_ms_p99': _number(diagnostics, 'publish_ms_p99'),
