@@ -23,6 +23,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import State, TransitionCallbackReturn
 from rclpy.parameter import Parameter
+from rclpy.serialization import deserialize_message
 from rcl_interfaces.msg import SetParametersResult
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from diagnostic_msgs.msg import DiagnosticArray
@@ -47,6 +48,7 @@ from .input_frames import ReceivedFrame, decode_rgb
 from .out_of_memory import is_out_of_memory, release_memory
 from .output_publishers import OutputPublishers
 from .pulled_input import PulledInput, received_perf_s
+from .serialized_image import SerializedImage, SerializedImageError
 from .parameters import (ENGINE_PARAMETERS, NodeSettings, PARAMETER_SPECS, SPECS, check_settings,
                          check_value, descriptor)
 from .qos import input_qos, latched_qos, output_qos
@@ -224,7 +226,7 @@ class HydraNetNode(LifecycleNode):
         if settings.use_compressed_input:
             self._input.subscribe(CompressedImage, image_topic, qos)
         else:
-            self._input.subscribe(Image, 'image', qos)
+            self._input.subscribe(Image, 'image', qos, raw=True)
         self._camera_info_subscription = self._input.subscribe(CameraInfo, 'camera_info', qos)
         self._previous_start_s = self._previous_end_s = None
         self._activated_s = time.perf_counter()
@@ -320,6 +322,8 @@ class HydraNetNode(LifecycleNode):
                 continue
             queue_was_full = len(messages) >= self._input.depth(subscription)
             for index, (msg, info) in enumerate(messages):
+                if subscription.raw:
+                    msg = _image_of(msg)
                 self._on_image(msg, info, queue_was_full and index == 0)
         frame = self._slot.take(0.0)
         if frame is not None and ready:
@@ -692,6 +696,14 @@ def pipelined(mode: str, engine: InferenceEngine) -> bool:
     if engine.device.type != 'cpu':
         return False
     return (os.cpu_count() or 1) > engine.backend.cpu_threads
+
+
+def _image_of(serialized: bytes):
+    """Return a serialised Image read in place, or deserialised when not plain CDR."""
+    try:
+        return SerializedImage(serialized)
+    except SerializedImageError:
+        return deserialize_message(serialized, Image)
 
 
 def _stamp_text(header: Header) -> str:

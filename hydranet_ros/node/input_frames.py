@@ -9,6 +9,7 @@ from std_msgs.msg import Header
 
 from ..engine import to_rgb
 from .conversions import compressed_to_array, image_to_array
+from .serialized_image import SerializedImage
 
 
 @dataclass
@@ -19,7 +20,7 @@ class ReceivedFrame:
     before it could start on this frame.
     """
 
-    msg: Union[Image, CompressedImage]
+    msg: Union[Image, CompressedImage, SerializedImage]
     received_s: float
     take_ms: float = 0.0
 

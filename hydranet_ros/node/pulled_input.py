@@ -48,10 +48,10 @@ class PulledInput:
         """The subscriptions, in the order they were made."""
         return list(self._subscriptions)
 
-    def subscribe(self, msg_type, topic: str, qos):
-        """Create a subscription whose messages only ``take`` returns."""
+    def subscribe(self, msg_type, topic: str, qos, raw: bool = False):
+        """Create a subscription whose messages only ``take`` returns (serialised if ``raw``)."""
         subscription = self._node.create_subscription(
-            msg_type, topic, _never_called, qos, callback_group=self._group)
+            msg_type, topic, _never_called, qos, callback_group=self._group, raw=raw)
         self._subscriptions.append(subscription)
         self._depths[id(subscription)] = max(1, int(qos.depth))
         return subscription
@@ -88,12 +88,16 @@ class PulledInput:
         return self._depths.get(id(subscription), 1)
 
     def take(self, subscription) -> List[Message]:
-        """Take every queued message, oldest first, as (message, message info) pairs."""
+        """Take every queued message, oldest first, as (message, message info) pairs.
+
+        A raw subscription's messages are the serialised bytes.
+        """
         messages: List[Message] = []
         limit = DRAIN_LIMIT_FACTOR * self.depth(subscription)
         with subscription.handle:
             while len(messages) < limit:
-                taken = subscription.handle.take_message(subscription.msg_type, False)
+                taken = subscription.handle.take_message(subscription.msg_type,
+                                                         subscription.raw)
                 if taken is None:
                     break
                 info = taken[1] if len(taken) > 1 and isinstance(taken[1], dict) else {}
