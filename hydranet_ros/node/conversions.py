@@ -5,7 +5,7 @@ decoding of sensor_msgs/CompressedImage (JPEG or PNG of 8-bit images).
 """
 import array
 import sys
-from typing import Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -78,9 +78,19 @@ def image_to_array(msg: Image) -> np.ndarray:
     return pixels
 
 
-def array_to_image(pixels: np.ndarray, encoding: str,
-                   header: Optional[Header] = None) -> Image:
-    """Return an Image message holding ``pixels`` (one copy into the message buffer)."""
+class ImageLayout(NamedTuple):
+    """What an Image message of some pixels holds, besides its header."""
+
+    pixels: np.ndarray  # C-contiguous
+    encoding: str
+    height: int
+    width: int
+    step: int
+    is_bigendian: int
+
+
+def image_layout(pixels: np.ndarray, encoding: str) -> ImageLayout:
+    """Check ``pixels`` against ``encoding`` and return the fields of their Image message."""
     encoding = _canonical_encoding(encoding)
     dtype, channels = ENCODINGS[encoding]
     if pixels.dtype != dtype:
@@ -95,11 +105,18 @@ def array_to_image(pixels: np.ndarray, encoding: str,
             f'{encoding} needs an array of shape {expected}, got {pixels.shape}')
     pixels = np.ascontiguousarray(pixels)
     height, width = pixels.shape[:2]
+    return ImageLayout(pixels, encoding, height, width, width * channels * dtype.itemsize,
+                       int(HOST_IS_BIG_ENDIAN and dtype.itemsize > 1))
+
+
+def array_to_image(pixels: np.ndarray, encoding: str,
+                   header: Optional[Header] = None) -> Image:
+    """Return an Image message holding ``pixels`` (one copy into the message buffer)."""
+    layout = image_layout(pixels, encoding)
     data = array.array('B')
-    data.frombytes(memoryview(pixels).cast('B'))
-    msg = Image(height=height, width=width, encoding=encoding,
-                is_bigendian=int(HOST_IS_BIG_ENDIAN and dtype.itemsize > 1),
-                step=width * channels * dtype.itemsize)
+    data.frombytes(memoryview(layout.pixels).cast('B'))
+    msg = Image(height=layout.height, width=layout.width, encoding=layout.encoding,
+                is_bigendian=layout.is_bigendian, step=layout.step)
     if header is not None:
         msg.header = header
     msg.data = data

@@ -48,7 +48,7 @@ from .input_frames import ReceivedFrame, decode_rgb
 from .out_of_memory import is_out_of_memory, release_memory
 from .output_publishers import OutputPublishers
 from .pulled_input import PulledInput, received_perf_s
-from .serialized_image import SerializedImage, SerializedImageError
+from .serialized_image import SerializedImage, SerializedImageError, serialize_image
 from .parameters import (ENGINE_PARAMETERS, NodeSettings, PARAMETER_SPECS, SPECS, check_settings,
                          check_value, descriptor)
 from .qos import input_qos, latched_qos, output_qos
@@ -513,42 +513,40 @@ class HydraNetNode(LifecycleNode):
 
     def _publish_outputs(self, outputs: OutputPublishers, settings: NodeSettings,
                          header: Header, prediction, overlay, width: int, height: int) -> None:
+        """Publish each subscribed output; images go out as serialised bytes, written once."""
         depth_publisher = outputs.subscribed('depth')
         labels_publisher = outputs.subscribed('labels')
         confidence_publisher = outputs.subscribed('confidence')
         info_publisher = outputs.subscribed('camera_info')
         bundle_publisher = outputs.subscribed('bundle')
         color_publisher = outputs.subscribed('color')
-        depth_msg = labels_msg = confidence_msg = None
-        if depth_publisher or bundle_publisher:
-            depth_msg = array_to_image(prediction.depth, '32FC1', header)
-        if labels_publisher or bundle_publisher:
-            labels_msg = array_to_image(prediction.labels,
-                                        output_images.labels_encoding(prediction.labels), header)
+        depth = (prediction.depth, '32FC1')
+        labels = (prediction.labels, output_images.labels_encoding(prediction.labels))
+        confidence = None
         if confidence_publisher or bundle_publisher:
-            confidence_msg = array_to_image(
-                output_images.confidence_pixels(prediction.confidence,
-                                                settings.confidence_encoding),
-                settings.confidence_encoding, header)
+            confidence = (output_images.confidence_pixels(prediction.confidence,
+                                                          settings.confidence_encoding),
+                          settings.confidence_encoding)
         info = self._camera_info_for(header, width, height)
         if info is None:
             self._warn_missing_camera_info()
         if depth_publisher:
-            depth_publisher.publish(depth_msg)
+            depth_publisher.publish(serialize_image(*depth, header))
         if info is not None and info_publisher:
             info_publisher.publish(info)
         if labels_publisher:
-            labels_publisher.publish(labels_msg)
+            labels_publisher.publish(serialize_image(*labels, header))
         if confidence_publisher:
-            confidence_publisher.publish(confidence_msg)
+            confidence_publisher.publish(serialize_image(*confidence, header))
         if color_publisher and overlay is not None:
-            color_publisher.publish(array_to_image(overlay, 'rgb8', header))
+            color_publisher.publish(serialize_image(overlay, 'rgb8', header))
         if bundle_publisher:
             bundle_info = info if info is not None else CameraInfo(header=header, width=width,
                                                                    height=height)
             bundle_publisher.publish(DepthSegmentation(
-                header=header, depth=depth_msg, labels=labels_msg, confidence=confidence_msg,
-                camera_info=bundle_info))
+                header=header, depth=array_to_image(*depth, header),
+                labels=array_to_image(*labels, header),
+                confidence=array_to_image(*confidence, header), camera_info=bundle_info))
 
     def _record_times(self, in_flight: FrameInFlight, finish_start_s: float, end_s: float,
                       inference_ms: float, publish_ms: float) -> None:
