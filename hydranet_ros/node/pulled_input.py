@@ -40,7 +40,6 @@ class PulledInput:
         self._node = node
         self._group = PulledCallbackGroup()
         self._subscriptions: List = []
-        self._depths: Dict[int, int] = {}
         self._wake = node.create_guard_condition(_never_woken, callback_group=self._group)
 
     @property
@@ -53,7 +52,6 @@ class PulledInput:
         subscription = self._node.create_subscription(
             msg_type, topic, _never_called, qos, callback_group=self._group, raw=raw)
         self._subscriptions.append(subscription)
-        self._depths[id(subscription)] = max(1, int(qos.depth))
         return subscription
 
     def destroy(self) -> None:
@@ -61,7 +59,6 @@ class PulledInput:
         for subscription in self._subscriptions:
             self._node.destroy_subscription(subscription)
         self._subscriptions.clear()
-        self._depths.clear()
 
     def wake(self) -> None:
         """Make a ``wait`` in progress return at once."""
@@ -83,9 +80,10 @@ class PulledInput:
         ready = wait_set.get_ready_entities('subscription')
         return [s for s in subscriptions if s.handle.pointer in ready]
 
-    def depth(self, subscription) -> int:
-        """Return the history depth of a subscription made here."""
-        return self._depths.get(id(subscription), 1)
+    @staticmethod
+    def depth(subscription) -> int:
+        """Return the history depth of a subscription (at least 1)."""
+        return max(1, int(subscription.qos_profile.depth))
 
     def take(self, subscription) -> List[Message]:
         """Take every queued message, oldest first, as (message, message info) pairs.
