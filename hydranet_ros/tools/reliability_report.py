@@ -265,22 +265,22 @@ COMMANDS = [
     'python -m hydranet_ros.tools.reliability_report --fuzz fuzz.json --soak soak.json \\',
     '    --out docs/reliability.md',
     '# the short forms, in the test suite (about two minutes together)',
-    'python -m pytest test/test_fuzz.py test/test_hostile_files.py test/test_faults.py \\',
-    '    test/test_soak.py -q',
+    'python -m pytest test/dev/test_fuzz.py test/node/test_hostile_files.py \\',
+    '    test/node/test_faults.py test/dev/test_soak.py -q',
 ]
 
 
 def static_sections() -> List[str]:
     """Return the hostile-file and fault sections (what the test suite checks each run)."""
     lines = ['## 2. Hostile files', '',
-             '`test/test_hostile_files.py` (every test run) gives the node each of these files, '
-             'at start (each ends the start with exit code 1 and the message) and as a run-time '
-             '`model_path` change (the rebuild fails, the old model keeps serving: the node '
-             'answers the next frame with the same depth and logs `still serving good.pth`).',
+             '`test/node/test_hostile_files.py` (every test run) gives the node each of these '
+             'files, at start (each ends the start with exit code 1 and the message) and as a '
+             'run-time `model_path` change (the rebuild fails, the old model keeps serving: the '
+             'node answers the next frame with the same depth and logs `still serving good.pth`).',
              '']
     lines += _table(['file', 'what the node says'], [list(row) for row in HOSTILE_FILES])
-    lines += ['', '## 3. Faults', '', '`test/test_faults.py` (every test run) makes each fault '
-              'real:', '']
+    lines += ['', '## 3. Faults', '', '`test/node/test_faults.py` (every test run) makes each '
+              'fault real:', '']
     lines += _table(['fault', 'how', 'what holds'], [list(row) for row in FAULTS])
     return lines + ['', START_UP_SIGNALS, '', ARRIVAL_CHECKS]
 

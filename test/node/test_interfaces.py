@@ -1,6 +1,5 @@
 """The generated hydranet_ros interfaces: fields, serialisation and transport between processes."""
 import math
-from pathlib import Path
 import select
 import time
 
@@ -10,7 +9,7 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from ros_test_support import ros_env, start_python, unique_domain_id
+from ros_test_support import FIXTURES_DIR, ros_env, start_python, unique_domain_id
 
 try:
     from hydranet_ros.msg import DepthSegmentation, LabelInfo, SegmentationClass
@@ -18,7 +17,7 @@ except ImportError as error:
     raise ImportError(f'hydranet_ros.msg does not import ({error}): build the interfaces with '
                       'bash scripts/build_interfaces.sh .venv (or colcon build)') from error
 
-PEER = str(Path(__file__).resolve().parent / 'label_info_peer.py')
+PEER = str(FIXTURES_DIR / 'label_info_peer.py')
 PEER_START_TIMEOUT_S = 30.0
 LATE_SUBSCRIBER_DELAY_S = 1.0
 CLASSES = (('road', (128, 64, 128)), ('building', (70, 70, 70)), ('vegetation', (107, 142, 35)),

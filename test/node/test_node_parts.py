@@ -36,7 +36,7 @@ from hydranet_ros.node.parameters import (ENGINE_PARAMETERS, PARAMETER_SPECS,  #
                                           NodeSettings, check_settings, check_value,
                                           default_settings, descriptor)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 120.0
 
 
