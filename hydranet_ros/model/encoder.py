@@ -1,5 +1,5 @@
-"""MobileNetV2 encoder returning the features the RefineNet decoder needs."""
-from typing import List
+"""MobileNetV2 encoder returning, by output stride, the features the RefineNet decoder needs."""
+from typing import Dict, NamedTuple
 
 import torch
 from torch import nn
@@ -19,8 +19,23 @@ MOBILENET_V2_SETTINGS = (
 )
 
 
+class EncoderFeatures(NamedTuple):
+    """The outputs of MobileNetV2 stages 2..7, named by output stride.
+
+    Strides 16 and 32 each end two stages (the second keeps the stride): ``stride16`` and
+    ``stride32`` are the first of the pair, ``stride16_deep`` and ``stride32_deep`` the second.
+    """
+
+    stride4: torch.Tensor
+    stride8: torch.Tensor
+    stride16: torch.Tensor
+    stride16_deep: torch.Tensor
+    stride32: torch.Tensor
+    stride32_deep: torch.Tensor
+
+
 class MobileNetV2Encoder(nn.Module):
-    """MobileNetV2 backbone; ``forward`` returns the outputs of stages 2..7 (strides 4..32)."""
+    """MobileNetV2 backbone; ``forward`` returns :class:`EncoderFeatures` (strides 4..32)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -35,13 +50,15 @@ class MobileNetV2Encoder(nn.Module):
                 in_channels = channels
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.ModuleList(stages)
-        self.out_channels = tuple(s[1] for s in MOBILENET_V2_SETTINGS[1:])
+        # channels of each feature, by EncoderFeatures field name
+        self.out_channels: Dict[str, int] = dict(zip(
+            EncoderFeatures._fields, (row[1] for row in MOBILENET_V2_SETTINGS[1:])))
 
-    def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
-        """Return features at strides 4, 8, 16, 16, 32, 32 (24..320 channels)."""
+    def forward(self, x: torch.Tensor) -> EncoderFeatures:
+        """Return the features at strides 4, 8, 16, 16, 32, 32 (24..320 channels)."""
         x = self.stages[0](self.stem(x))
         features = []
         for stage in self.stages[1:]:
             x = stage(x)
             features.append(x)
-        return features
+        return EncoderFeatures(*features)
