@@ -33,7 +33,7 @@ test: setup
 	$(PY) -m pytest -q
 
 lint: setup
-	$(PY) -m flake8 hydranet_ros test launch scripts setup.py
+	$(PY) -m flake8 hydranet_ros dev test launch scripts setup.py
 
 bench: setup
 	$(PY) -m hydranet_ros.tools.bench

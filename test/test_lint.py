@@ -4,7 +4,7 @@ import sys
 
 from conftest import REPO_ROOT
 
-CHECKED = ['hydranet_ros', 'test', 'launch', 'setup.py']
+CHECKED = ['hydranet_ros', 'dev', 'test', 'launch', 'setup.py']
 
 
 def test_flake8_and_docstrings_are_clean():

@@ -4,26 +4,43 @@ Every variant runs the same picture with the same weights, and the variants are 
 (round robin), so that a busy machine slows all of them alike and their ratios stay meaningful.
 The first variant is the upstream-style forward on the already normalised input (as
 ``hydranet-bench`` times it); every other variant starts from the uint8 frame, normalisation
-included, as a backend does. Used by ``hydranet-bench --ablation``; one JSON line per variant.
+included, as a backend does. One JSON line per variant and size on stdout, progress on stderr.
+
+Example (the numbers of docs/performance.md)::
+
+    python -m dev.bench.ablation --threads 1 --repeats 10
 """
+import argparse
 import copy
+import json
 import os
+import sys
 import tempfile
 import time
 import warnings
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..engine.onnx_backend import export_onnx, INPUT_NAME, ONNX_OPSET, OnnxRuntimeBackend
-from ..engine.preprocess import normalise_nchw
-from ..model import HydraNet
-from ..model.fusion import fold_batchnorm
+import cv2
+
+from hydranet_ros.engine.onnx_backend import (export_onnx, INPUT_NAME, ONNX_OPSET,
+                                              OnnxRuntimeBackend)
+from hydranet_ros.engine.preprocess import normalise_nchw
+from hydranet_ros.engine.memory import keep_large_buffers
+from hydranet_ros.model import CheckpointError, HydraNet, load_hydranet
+from hydranet_ros.model.fusion import fold_batchnorm
+from hydranet_ros.tools.bench import (BenchError, comma_list, DEFAULT_SIZE, environment,
+                                      find_default_model, load_picture, log, QUICK_SIZE,
+                                      upstream_style_model)
+from hydranet_ros.tools.engine_options import input_size, positive_int
 
 Forward = Callable[[], Dict[str, np.ndarray]]
 MS_PER_S = 1000.0
+EXIT_OK = 0
+EXIT_USAGE = 2
 
 
 def _torch_forward(model: nn.Module, images: np.ndarray, channels_last: bool) -> Forward:
@@ -167,3 +184,68 @@ def run_ablation(model: HydraNet, reference: nn.Module, images: np.ndarray, thre
             'repeats': repeats,
         })
     return records
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Parse the options; --quick shrinks the run to a smoke test."""
+    parser = argparse.ArgumentParser(
+        prog='python -m dev.bench.ablation',
+        description='Time the CPU forward pass in successive variants (upstream, separable '
+                    'pools, channels_last, folding, ONNX Runtime exports, spinning, int8) in '
+                    'turns and print what each contributes.')
+    parser.add_argument('--model', metavar='PATH',
+                        help='checkpoint (default: ../shared/reference/ckpt_nyud_random.pth '
+                             'if present, else the bundled default model)')
+    parser.add_argument('--input', metavar='IMAGE',
+                        help='picture to run on (default: the NYUDv2 sample picture)')
+    parser.add_argument('--sizes', type=comma_list(input_size), metavar='HxW,...',
+                        help='network input sizes (default: 480x640)')
+    parser.add_argument('--batch', type=positive_int, default=1,
+                        help='batch size (default: %(default)s)')
+    parser.add_argument('--threads', type=comma_list(positive_int), metavar='N,...',
+                        help='CPU thread counts (default: all cores)')
+    parser.add_argument('--repeats', type=positive_int, default=20,
+                        help='timed runs of each variant (default: %(default)s)')
+    parser.add_argument('--warmup', type=positive_int, default=3,
+                        help='untimed runs before timing (default: %(default)s)')
+    parser.add_argument('--no-int8', action='store_true',
+                        help='leave out the int8 ONNX Runtime variant')
+    parser.add_argument('--quick', action='store_true',
+                        help='smoke test: a 48x64 input, 2 repeats, 1 warm-up run')
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes = args.sizes or [QUICK_SIZE]
+        args.repeats, args.warmup = min(args.repeats, 2), 1
+    args.sizes = args.sizes or [DEFAULT_SIZE]
+    args.threads = args.threads or [os.cpu_count() or 1]
+    return args
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the ablation for every size and thread count; return 0, or 2 for usage problems."""
+    args = parse_args(argv)
+    try:
+        keep_large_buffers()  # as the node does
+        model_path = args.model or find_default_model()
+        model = load_hydranet(model_path)
+        picture, picture_name = load_picture(args.input)
+    except (BenchError, CheckpointError, ValueError) as error:
+        log(f'error: {error}')
+        return EXIT_USAGE
+    reference = upstream_style_model(model)
+    env = environment()
+    for threads in args.threads:
+        for height, width in args.sizes:
+            log(f'ablation {height}x{width} batch {args.batch} threads {threads}')
+            resized = cv2.resize(picture, (width, height), interpolation=cv2.INTER_AREA)
+            images = np.stack([resized] * args.batch)
+            for record in run_ablation(model, reference, images, threads, args.repeats,
+                                       args.warmup, with_int8=not args.no_int8):
+                record.update({'model': os.path.basename(model_path), 'input': picture_name,
+                               'load_avg_1m': os.getloadavg()[0], 'env': env})
+                print(json.dumps(record), flush=True)
+    return EXIT_OK
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -23,7 +23,7 @@ when all are met. Numbers from a shared, busy CPU are noisy.
 
 Example::
 
-    python -m hydranet_ros.tools.node_bench --model ../shared/reference/ckpt_nyud_random.pth
+    python -m dev.bench.node_bench --model ../shared/reference/ckpt_nyud_random.pth
 """
 import argparse
 import json
@@ -39,8 +39,9 @@ import numpy as np
 
 import cv2
 
-from .node_processes import (DEMO_SOURCE_MODULE, Listener, NODE_MODULE, PACKAGE_DIR, REPO_ROOT,
-                             node_arguments, ros_environment, start, stop, wait_for)
+from hydranet_ros.tools.node_processes import (DEMO_SOURCE_MODULE, Listener, NODE_MODULE,
+                                               PACKAGE_DIR, REPO_ROOT, node_arguments,
+                                               ros_environment, start, stop, wait_for)
 
 SAMPLE = PACKAGE_DIR / 'assets' / 'samples' / 'nyud_000464.png'
 NODE_NAME = 'hydranet_bench_node'
@@ -98,7 +99,7 @@ class BareEngine:
     """The bare engine in a process of its own, timing frames when asked."""
 
     def __init__(self, args: argparse.Namespace, env: Dict[str, str]) -> None:
-        command = [sys.executable, '-m', 'hydranet_ros.tools.node_bench', '--bare-worker',
+        command = [sys.executable, '-m', 'dev.bench.node_bench', '--bare-worker',
                    '--backend', args.backend, '--threads', str(args.threads),
                    '--image', args.image]
         if args.model:
@@ -129,8 +130,8 @@ class BareEngine:
 
 def bare_worker(args: argparse.Namespace, image_rgb: np.ndarray) -> None:
     """Load the engine, then for each number N read on stdin print the time of N frames."""
-    from ..engine import InferenceEngine
-    from ..engine.memory import keep_large_buffers
+    from hydranet_ros.engine import InferenceEngine
+    from hydranet_ros.engine.memory import keep_large_buffers
     keep_large_buffers()  # as the node does, so that only the node's own work differs
     engine = InferenceEngine(args.model or None, device='cpu', backend=args.backend,
                              threads=args.threads or None)

@@ -12,7 +12,7 @@ rejected, no failure; the nodes must still run and stop cleanly (exit code 0, no
 
 Long form (about a minute on two busy cores)::
 
-    python -m hydranet_ros.tools.fuzz_node --malformed 10000 --json-out fuzz.json
+    python -m dev.reliability.fuzz --malformed 10000 --json-out fuzz.json
 
 The exit code is 0 when nothing crashed, every good frame was answered and the accounting
 holds.
@@ -33,10 +33,12 @@ import numpy as np
 
 import cv2
 
+from hydranet_ros.tools.node_processes import (Listener, NODE_MODULE, PACKAGE_DIR,
+                                               node_arguments, ros_environment, start, stop,
+                                               wait_for)
+
 from .fuzz_cases import (COMPRESSED_MALFORMED, DECODER, RAW_MALFORMED, CaseDeck, FuzzImages,
                          good_camera_info, good_compressed, good_raw)
-from .node_processes import (Listener, NODE_MODULE, PACKAGE_DIR, node_arguments,
-                             ros_environment, start, stop, wait_for)
 from .node_watch import (NodeWatch, count, source_revision, stamp_key,
                          write_random_checkpoint)
 
@@ -217,7 +219,7 @@ def _settled(target: Target, watch: NodeWatch) -> Optional[Dict[str, str]]:
 
 
 def _checks(target: Target, values: Dict[str, str]) -> Dict[str, bool]:
-    from ..node.input_checks import CAMERA_INFO, REJECTION_KINDS, UNDECODABLE
+    from hydranet_ros.node.input_checks import CAMERA_INFO, REJECTION_KINDS, UNDECODABLE
     received = count(values, 'frames_received')
     checks = {
         'every_message_received': received == target.sent_images,
@@ -269,7 +271,7 @@ def _summary(target: Target, values: Dict[str, str], exit_code: Optional[int],
 def run_fuzz(malformed: int, per_good: int = 25, seed: int = 0, threads: int = 1,
              frame_timeout_s: float = FRAME_TIMEOUT_S, log_dir: str = '') -> Dict:
     """Fuzz a raw-image node and a compressed-image node; return the JSON-ready report."""
-    from ..node.input_checks import CAMERA_INFO
+    from hydranet_ros.node.input_checks import CAMERA_INFO
     started = time.monotonic()
     rng = np.random.default_rng(seed)
     images = FuzzImages(_sample(WIDTH, HEIGHT), MAX_INPUT_PIXELS)

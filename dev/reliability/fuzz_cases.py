@@ -13,9 +13,9 @@ import numpy as np
 import cv2
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from ..node.conversions import array_to_image, encode_compressed
-from ..node.input_checks import (CAMERA_INFO, DATA_LENGTH, ENCODING, FORMAT, SIZE, STEP,
-                                 TOO_LARGE, UNDECODABLE)
+from hydranet_ros.node.conversions import array_to_image, encode_compressed
+from hydranet_ros.node.input_checks import (CAMERA_INFO, DATA_LENGTH, ENCODING, FORMAT, SIZE,
+                                            STEP, TOO_LARGE, UNDECODABLE)
 
 GOOD = 'good'
 DECODER = 'decoder'

@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Callable, Dict, Iterable, Optional, Tuple
 
-from .node_processes import Listener
+from hydranet_ros.tools.node_processes import Listener
 
 StampKey = Tuple[int, int]
 OUTPUT_QOS_DEPTH = 10
@@ -22,7 +22,7 @@ def write_random_checkpoint(path: str, num_classes: int = 4, seed: int = 0) -> s
     """Save a HydraNet with random weights and ``num_classes`` classes; return its path."""
     import torch
 
-    from ..model import HydraNetConfig, build_hydranet, save_hydranet
+    from hydranet_ros.model import HydraNetConfig, build_hydranet, save_hydranet
     torch.manual_seed(seed)
     model = build_hydranet(HydraNetConfig(num_classes=num_classes, max_depth_m=20.0))
     save_hydranet(model, path, extra={'purpose': 'random weights for reliability runs'})

@@ -2,9 +2,9 @@ r"""Write docs/reliability.md from the JSON of a fuzzing run and a soak run.
 
 ::
 
-    python -m hydranet_ros.tools.fuzz_node --malformed 10000 --json-out fuzz.json
-    python -m hydranet_ros.tools.soak --minutes 10 --json-out soak.json
-    python -m hydranet_ros.tools.reliability_report --fuzz fuzz.json --soak soak.json \\
+    python -m dev.reliability.fuzz --malformed 10000 --json-out fuzz.json
+    python -m dev.reliability.soak --minutes 10 --json-out soak.json
+    python -m dev.reliability.report --fuzz fuzz.json --soak soak.json \\
         --out docs/reliability.md
 
 The hostile-file and fault sections describe what the test suite checks on every run.
@@ -50,7 +50,7 @@ def _table(header: List[str], rows: List[List[object]]) -> List[str]:
 def fuzz_section(fuzz: Dict) -> List[str]:
     """Return the Markdown of the fuzzing run."""
     lines = ['## 1. Bad input: fuzzing', '',
-             f'Command: `python -m hydranet_ros.tools.fuzz_node --malformed '
+             f'Command: `python -m dev.reliability.fuzz --malformed '
              f'{fuzz["malformed_messages"]}` (source {fuzz.get("source_revision") or "unknown"}; '
              f'{fuzz["seconds"]:.0f} s; {fuzz.get("cpu_count")} '
              f'CPU cores, load average {fuzz["load_average_1min"]:.1f}). Two nodes (raw and '
@@ -146,7 +146,7 @@ def soak_section(soak: Dict) -> List[str]:
     published_ok = soak['frames_published'] == soak['frames_received'] + soak.get(
         'frames_lost_in_transport', 0)
     lines = ['## 4. Long runs: soak', '',
-             f'Command: `python -m hydranet_ros.tools.soak --minutes '
+             f'Command: `python -m dev.reliability.soak --minutes '
              f'{soak["minutes_measured"]:g}` (source {soak.get("source_revision") or "unknown"}; '
              f'{soak["seconds"] / 60:.1f} min in all; '
              f'{soak.get("cpu_count")} CPU cores, load average at the end '
@@ -260,9 +260,9 @@ ARRIVAL_CHECKS = (
     '[node.md](node.md#diagnostics).')
 COMMANDS = [
     '# the long forms (a few minutes; 10 minutes plus warm-up)',
-    'nice -n 10 python -m hydranet_ros.tools.fuzz_node --malformed 10000 --json-out fuzz.json',
-    'nice -n 10 python -m hydranet_ros.tools.soak --minutes 10 --json-out soak.json',
-    'python -m hydranet_ros.tools.reliability_report --fuzz fuzz.json --soak soak.json \\',
+    'nice -n 10 python -m dev.reliability.fuzz --malformed 10000 --json-out fuzz.json',
+    'nice -n 10 python -m dev.reliability.soak --minutes 10 --json-out soak.json',
+    'python -m dev.reliability.report --fuzz fuzz.json --soak soak.json \\',
     '    --out docs/reliability.md',
     '# the short forms, in the test suite (about two minutes together)',
     'python -m pytest test/dev/test_fuzz.py test/node/test_hostile_files.py \\',
@@ -291,7 +291,7 @@ def report(fuzz: Dict, soak: Dict) -> str:
     lines = [TITLE, '',
              'How hydranet_node behaves under malformed input, hostile model files, faults and '
              'long runs, measured by the commands at the end of this page (this file is '
-             'written by `hydranet_ros/tools/reliability_report.py` from their JSON output). '
+             'written by `dev/reliability/report.py` from their JSON output). '
              f'Overall: **{"every target held" if verdict else "a target FAILED"}**.', '']
     lines += fuzz_section(fuzz) + [''] + static_sections() + [''] + soak_section(soak)
     lines += ['', '## Commands', '', '```bash'] + COMMANDS + ['```']

@@ -18,7 +18,7 @@ load, which tell a slower node from a busier machine.
 Targets: RSS growth <= 50 MB after warm-up, p99 latency of the last minute within 1.5x of the
 first, every frame accounted for, no crash (exit code 0 when all are met)::
 
-    python -m hydranet_ros.tools.soak --minutes 10 --json-out soak.json
+    python -m dev.reliability.soak --minutes 10 --json-out soak.json
 
 Without ``--model`` a random-weight HydraNet (6 classes) is used: speed and memory do not
 depend on the weights.
@@ -37,8 +37,10 @@ import numpy as np
 
 import cv2
 
-from .node_processes import (Listener, NODE_MODULE, PACKAGE_DIR, node_arguments,
-                             ros_environment, start, stop, wait_for)
+from hydranet_ros.tools.node_processes import (Listener, NODE_MODULE, PACKAGE_DIR,
+                                               node_arguments, ros_environment, start, stop,
+                                               wait_for)
+
 from .node_watch import (NodeWatch, count, source_revision, stamp_ns,
                          write_random_checkpoint)
 
@@ -95,7 +97,7 @@ class Camera:
         from rclpy.qos import qos_profile_sensor_data
         from sensor_msgs.msg import CameraInfo
 
-        from ..node.conversions import array_to_image
+        from hydranet_ros.node.conversions import array_to_image
         self.image_msg = array_to_image(rgb, 'rgb8')
         self.image_msg.header.frame_id = FRAME_ID
         height, width = rgb.shape[:2]

@@ -5,7 +5,7 @@ every tensor size and folds the shape arithmetic of the decoder's upsampling. Re
 keep the outputs suit ONNX Runtime's blocked (NCHWc) CPU kernels: one 5x5 max-pool instead of
 the separable pair, an identity convolution before each standalone ReLU6 so that the whole
 graph stays blocked, and the one-channel depth head split into a depthwise and a 1x1
-convolution (``hydranet-bench --ablation`` shows what each gains). The fp32 graph takes the
+convolution (``python -m dev.bench.ablation`` shows what each gains). The fp32 graph takes the
 uint8 frame and normalises it itself (identical values, one Python pass less).
 
 Files are keyed by a hash of the weights, the shape and the precision, so a changed model or

@@ -395,25 +395,6 @@ class Bench:
                     print(json.dumps(record), flush=True)
         return self.failures
 
-    def run_ablation(self) -> int:
-        """Print what each CPU optimisation contributes, per size and thread count."""
-        from .bench_ablation import run_ablation
-        precisions = self.args.precisions
-        for threads in self.args.threads:
-            for height, width in self.args.sizes:
-                batch = self.args.batch[0]
-                log(f'ablation {height}x{width} batch {batch} threads {threads}')
-                records = run_ablation(self.model, self.reference_model,
-                                       self.images(height, width, batch), threads,
-                                       self.args.repeats, self.args.warmup,
-                                       with_int8=precisions is None or 'int8' in precisions)
-                for record in records:
-                    record.update({'model': os.path.basename(self.args.model_path),
-                                   'input': self.picture_name,
-                                   'load_avg_1m': os.getloadavg()[0], 'env': self.env})
-                    print(json.dumps(record), flush=True)
-        return 0
-
     def fail(self, config: Dict[str, object], error: Exception) -> None:
         """Report a configuration that could not be measured (stderr and a JSON line)."""
         self.failures += 1
@@ -484,11 +465,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--cache-dir', metavar='DIR',
                         help='where exported ONNX models are cached (default: '
                              '$HYDRANET_CACHE_DIR or ~/.cache/hydranet_ros)')
-    parser.add_argument('--ablation', action='store_true',
-                        help='CPU only: instead of the configurations, time the forward pass in '
-                             'successive variants (upstream, separable pools, channels_last, '
-                             'folding, ONNX Runtime exports, spinning, int8) in turns and print '
-                             'what each contributes')
     parser.add_argument('--quick', action='store_true',
                         help='smoke test: a 48x64 input, 2 repeats, 1 warm-up run (for tests; '
                              'the times mean nothing)')
@@ -527,11 +503,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_USAGE
     log(f'model {args.model_path} ({model.config.num_classes} classes), input '
         f'{picture_name}, device {bench.device}')
-    if args.ablation:
-        if bench.device.type != 'cpu':
-            log('error: --ablation measures CPU variants; use --device cpu')
-            return EXIT_USAGE
-        return bench.run_ablation()
     failures = bench.run()
     return EXIT_FAILED if failures else EXIT_OK
 

@@ -1,7 +1,7 @@
 """Malformed input: the checks that run on arrival, and a short fuzzing run of real nodes.
 
 The long form (>= 10,000 malformed messages) is
-``python -m hydranet_ros.tools.fuzz_node --malformed 10000``; here a few hundred messages go
+``python -m dev.reliability.fuzz --malformed 10000``; here a few hundred messages go
 to a raw-image node and a compressed-image node, each in its own process over real DDS.
 """
 import math
@@ -21,9 +21,9 @@ from hydranet_ros.node.compressed_headers import (CompressedHeaderError,  # noqa
 from hydranet_ros.node.conversions import array_to_image  # noqa: E402
 from hydranet_ros.node.rejection_log import (REJECTION_LOG_BURST,  # noqa: E402
                                              REJECTION_LOG_PERIOD_S, RejectionLog)
-from hydranet_ros.tools import fuzz_cases  # noqa: E402
-from hydranet_ros.tools.fuzz_node import run_fuzz  # noqa: E402
-from hydranet_ros.tools.reliability_report import fuzz_section  # noqa: E402
+from dev.reliability import fuzz_cases  # noqa: E402
+from dev.reliability.fuzz import run_fuzz  # noqa: E402
+from dev.reliability.report import fuzz_section  # noqa: E402
 
 SHORT_MALFORMED = 300
 MAX_PIXELS = 640 * 480

@@ -6,7 +6,7 @@ pytest.importorskip('rclpy', reason='rclpy is not installed')
 from rclpy.serialization import serialize_message  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
-from hydranet_ros.tools.node_bench import stamp_ns  # noqa: E402
+from dev.bench.node_bench import stamp_ns  # noqa: E402
 
 
 @pytest.mark.parametrize('sec, nanosec, frame_id', [

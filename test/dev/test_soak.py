@@ -1,6 +1,6 @@
 """A short soak of hydranet_node: every frame accounted for, no crash (speed is not asserted).
 
-The long form is ``python -m hydranet_ros.tools.soak --minutes 10`` (see docs/reliability.md);
+The long form is ``python -m dev.reliability.soak --minutes 10`` (see docs/reliability.md);
 here a 640x480 camera at 30 Hz runs for about half a minute against a node with a small
 network input, in its own process over real DDS.
 """
@@ -11,8 +11,8 @@ pytest.importorskip('rclpy', reason='rclpy is not installed: the node tests need
 pytest.importorskip('psutil', reason='the soak samples the node memory with psutil')
 
 from hydranet_ros.node.transport_gaps import SequenceGaps  # noqa: E402
-from hydranet_ros.tools.reliability_report import soak_section  # noqa: E402
-from hydranet_ros.tools.soak import parse_args, run_soak  # noqa: E402
+from dev.reliability.report import soak_section  # noqa: E402
+from dev.reliability.soak import parse_args, run_soak  # noqa: E402
 
 PERIODS = 3
 

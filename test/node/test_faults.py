@@ -21,7 +21,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from hydranet_ros.node.conversions import array_to_image  # noqa: E402
-from hydranet_ros.tools.node_watch import write_random_checkpoint  # noqa: E402
+from dev.reliability.node_watch import write_random_checkpoint  # noqa: E402
 from node_harness import (CameraPublisher, RosClient, TestEnvironment,  # noqa: E402
                           camera_info, diagnostic_values, make_header, request_outputs,
                           sample_rgb, start_node)

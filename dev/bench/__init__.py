@@ -1,0 +1,1 @@
+"""Benchmarks beyond ``hydranet-bench``: the node end to end, the CPU optimisation ablation."""

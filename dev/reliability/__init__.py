@@ -1,0 +1,1 @@
+"""Reliability rigs: fuzzing the node, soaking it, and the report of both (docs/reliability.md)."""
