@@ -1,23 +1,47 @@
-"""Choosing the compute device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``."""
+"""Choosing the compute device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
 import logging
 import re
+from typing import Optional
 
 import torch
 
 LOGGER = logging.getLogger(__name__)
+DEVICE_SPELLING = re.compile(r'auto|cpu|cuda(?::(\d+))?')
 
 
 class DeviceError(ValueError):
     """The requested device does not exist or is unavailable."""
 
 
-def resolve_device(requested: str = 'auto', fallback_to_cpu: bool = False) -> torch.device:
-    """Return the torch device for ``requested``.
+def device_problem(text: str) -> Optional[str]:
+    """Return why ``text`` is not a device spelling (auto, cpu, cuda, cuda:N), or None.
+
+    Case and surrounding spaces are ignored. Only the spelling is checked, not the hardware.
+    """
+    if not isinstance(text, str):
+        return f'device must be a string such as auto, cpu, cuda or cuda:0, got {text!r}'
+    if not DEVICE_SPELLING.fullmatch(text.strip().lower()):
+        return f'unknown device {text!r}; use auto, cpu, cuda or cuda:N (e.g. cuda:0)'
+    return None
+
+
+def is_cuda_spelling(text: str) -> bool:
+    """Return whether a valid device spelling names a CUDA GPU (cuda or cuda:N)."""
+    return text.strip().lower().startswith('cuda')
+
+
+def resolve_device(requested: Optional[str] = 'auto',
+                   fallback_to_cpu: bool = False) -> torch.device:
+    """Return the torch device for ``requested`` (None means auto).
 
     ``auto`` picks the first CUDA GPU when one is usable and otherwise the CPU, logging why.
     ``cuda``/``cuda:N`` without CUDA raise ``DeviceError`` unless ``fallback_to_cpu`` is set.
     """
-    requested = (requested or 'auto').strip().lower()
+    requested = 'auto' if requested is None else requested
+    problem = device_problem(requested)
+    if problem is not None:
+        raise DeviceError(problem)
+    requested = requested.strip().lower()
     if requested == 'cpu':
         return torch.device('cpu')
     if requested == 'auto':
@@ -26,10 +50,7 @@ def resolve_device(requested: str = 'auto', fallback_to_cpu: bool = False) -> to
         LOGGER.info('device auto: no CUDA GPU is available (torch %s, CUDA build: %s); '
                     'using the CPU', torch.__version__, torch.version.cuda or 'no')
         return torch.device('cpu')
-    match = re.fullmatch(r'cuda(?::(\d+))?', requested)
-    if not match:
-        raise DeviceError(f'unknown device {requested!r}; use auto, cpu, cuda or cuda:N')
-    index = int(match[1] or 0)
+    index = int(DEVICE_SPELLING.fullmatch(requested)[1] or 0)
     problem = None
     if not torch.cuda.is_available():
         problem = (f'CUDA is not available (torch {torch.__version__} is '

@@ -2,7 +2,7 @@
 import logging
 import os
 import time
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -11,56 +11,29 @@ from torch import nn
 import cv2
 
 from ..model import HydraNet, load_hydranet
-from .backend import Backend, BackendError
+from .backend import Backend
 from .default_model import default_model_path
-from .devices import resolve_device
-from .image_input import to_rgb
+from .images import to_rgb
 from .postprocess import label_dtype, mask_depth, postprocess_numpy, postprocess_torch
 from .prediction import NetworkOutputs, Prediction
+from .run_plan import plan_run, RunPlan
 from .visualize import color_table, colorize_depth, overlay_labels
 
 LOGGER = logging.getLogger(__name__)
-BACKENDS = ('auto', 'torch', 'onnxruntime')
-PRECISIONS = ('auto', 'fp32', 'fp16', 'bf16')
 DEFAULT_OVERLAY_ALPHA = 0.5
-
-
-def _onnxruntime_available() -> bool:
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def choose_backend(backend: str, device: torch.device) -> str:
-    """Return the concrete backend: ONNX Runtime on the CPU when installed, torch on GPUs."""
-    if backend not in BACKENDS:
-        raise BackendError(f'unknown backend {backend!r}; use one of {", ".join(BACKENDS)}')
-    if backend != 'auto':
-        return backend
-    if device.type == 'cpu' and _onnxruntime_available():
-        return 'onnxruntime'
-    return 'torch'
-
-
-def choose_precision(precision: str, device: torch.device) -> str:
-    """Return the concrete precision: fp16 on CUDA GPUs and fp32 on the CPU for ``auto``."""
-    if precision not in PRECISIONS:
-        raise BackendError(
-            f'unknown precision {precision!r}; use one of {", ".join(PRECISIONS)}')
-    if precision != 'auto':
-        return precision
-    return 'fp16' if device.type == 'cuda' else 'fp32'
 
 
 class InferenceEngine:
     """Runs a HydraNet on camera images and returns per-pixel depth, labels and confidence.
 
     ``model`` is a checkpoint path, a loaded :class:`HydraNet`, or None for the bundled default.
-    ``input_size`` (height, width) fixes the network's input resolution (images are resized to
-    it and outputs back to the image size); None runs at each image's own resolution, except
-    for the bundled default model, which runs at the size it was trained at.
+    How it runs (device, backend, precision, network input size) is decided by
+    :func:`~.run_plan.plan_run` and kept as ``plan``: an explicit ``input_size`` (height,
+    width) wins, a checkpoint that records its training size (as the bundled model does) runs
+    at that size, any other at each image's size; images are resized to the network input and
+    the outputs back to each image's size. ``backend_options`` are passed to the backend
+    (torch: ``compile_model``, ``cuda_graphs``; onnxruntime: ``spin_wait``,
+    ``calibration_pictures``).
     """
 
     def __init__(self, model: Union[str, os.PathLike, nn.Module, None] = None,
@@ -68,8 +41,10 @@ class InferenceEngine:
                  input_size: Optional[Tuple[int, int]] = None, threads: Optional[int] = None,
                  preset: Optional[str] = None, fallback_to_cpu: bool = True,
                  overlay_alpha: float = DEFAULT_OVERLAY_ALPHA,
-                 cache_dir: Optional[str] = None) -> None:
-        self.device = resolve_device(device, fallback_to_cpu=fallback_to_cpu)
+                 cache_dir: Optional[str] = None,
+                 backend_options: Optional[Mapping[str, Any]] = None) -> None:
+        if not 0.0 <= overlay_alpha <= 1.0:
+            raise ValueError(f'overlay_alpha must be in [0, 1], got {overlay_alpha}')
         if isinstance(model, nn.Module):
             network = model.eval()
         else:
@@ -77,33 +52,30 @@ class InferenceEngine:
             network = load_hydranet(path, device='cpu', preset=preset)
         self.model: HydraNet = network.cpu()
         self.config = network.config
-        self.backend_name = choose_backend(backend, self.device)
-        self.precision = choose_precision(precision, self.device)
-        if input_size is None and not isinstance(model, nn.Module) and not model:
-            # The bundled model is only accurate at the size it was trained at.
-            input_size = self.config.notes.get('image_size') or None
-        if input_size is not None:
-            height, width = (int(v) for v in input_size)
-            if height < 32 or width < 32:
-                raise ValueError(f'input_size must be at least 32x32 pixels, got {input_size}')
-            input_size = (height, width)
-        self.input_size = input_size
-        if not 0.0 <= overlay_alpha <= 1.0:
-            raise ValueError(f'overlay_alpha must be in [0, 1], got {overlay_alpha}')
+        self.plan: RunPlan = plan_run(self.config, device, backend, precision, input_size,
+                                      fallback_to_cpu)
+        self.device = self.plan.device
         self.overlay_alpha = overlay_alpha
         self.colors = color_table(self.config.class_colors, self.config.num_classes)
         self.labels_dtype = label_dtype(self.config.num_classes)
-        self.backend = self._create_backend(threads, cache_dir)
-        LOGGER.info('inference engine ready: %s, %d classes, tasks %s', self.backend.describe(),
+        self.backend = self._create_backend(threads, cache_dir, dict(backend_options or {}))
+        LOGGER.info('inference engine ready: %s, %s, %d classes, tasks %s',
+                    self.backend.describe(), self.network_input_text(),
                     self.config.num_classes, ','.join(self.config.tasks))
 
-    def _create_backend(self, threads: Optional[int], cache_dir: Optional[str]) -> Backend:
-        if self.backend_name == 'onnxruntime':
+    def _create_backend(self, threads: Optional[int], cache_dir: Optional[str],
+                        options: Dict[str, Any]) -> Backend:
+        plan = self.plan
+        if plan.backend == 'onnxruntime':
             from .onnx_backend import OnnxRuntimeBackend
-            return OnnxRuntimeBackend(self.model, self.device, self.precision, threads=threads,
-                                      cache_dir=cache_dir)
+            return OnnxRuntimeBackend(self.model, plan.device, plan.precision, threads=threads,
+                                      cache_dir=cache_dir, **options)
         from .torch_backend import TorchBackend
-        return TorchBackend(self.model, self.device, self.precision, threads=threads)
+        return TorchBackend(self.model, plan.device, plan.precision, threads=threads, **options)
+
+    def network_input_text(self) -> str:
+        """Return one line saying the network input size and why, for logs."""
+        return self.plan.network_input_text()
 
     def describe(self) -> str:
         """Return a one-line description of backend, device and precision."""
@@ -130,22 +102,18 @@ class InferenceEngine:
         convert_ms = (time.perf_counter() - started) * 1000.0
         for (height, width), indices in groups.items():
             batch = [rgb_images[i] for i in indices]
-            predictions = self._infer_same_size(batch, height, width, with_overlay)
+            predictions = self.finish(self._run_network(batch, height, width), with_overlay)
             for index, prediction in zip(indices, predictions):
                 prediction.timings_ms['convert'] = convert_ms / len(rgb_images)
                 results[index] = prediction
         return results
 
     def _network_input(self, batch: List[np.ndarray]) -> np.ndarray:
-        if self.input_size is None:
+        if self.plan.input_size is None:
             return np.stack(batch)
-        height, width = self.input_size
+        height, width = self.plan.input_size
         return np.stack([cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
                          if image.shape[:2] != (height, width) else image for image in batch])
-
-    def _infer_same_size(self, batch: List[np.ndarray], height: int, width: int,
-                         with_overlay: bool) -> List[Prediction]:
-        return self.finish(self._run_network(batch, height, width), with_overlay)
 
     def run_network(self, image: np.ndarray, encoding: str = 'rgb8') -> NetworkOutputs:
         """Run the network on one image; ``finish`` turns the result into a Prediction.

@@ -2,7 +2,6 @@
 from typing import Sequence
 
 import numpy as np
-import torch
 
 import cv2
 
@@ -18,12 +17,3 @@ def normalise_nchw(images: np.ndarray, mean: Sequence[float], std: Sequence[floa
             target -= np.float32(255.0 * mean[channel])
             target *= np.float32(1.0 / (255.0 * std[channel]))
     return out
-
-
-def normalise_on_device(images: torch.Tensor, mean: Sequence[float], std: Sequence[float],
-                        dtype: torch.dtype) -> torch.Tensor:
-    """Normalise an (N, H, W, 3) uint8 tensor on its device; return NCHW in channels_last."""
-    scale = torch.tensor([1.0 / (255.0 * s) for s in std], device=images.device)
-    offset = torch.tensor([m / s for m, s in zip(mean, std)], device=images.device)
-    normalised = images.float().mul_(scale).sub_(offset)
-    return normalised.to(dtype).permute(0, 3, 1, 2)
