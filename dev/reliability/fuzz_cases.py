@@ -13,7 +13,7 @@ import numpy as np
 import cv2
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from hydranet_ros.node.conversions import array_to_image, encode_compressed
+from hydranet_ros.node.messages import array_to_image, encode_compressed
 from hydranet_ros.node.input_checks import (CAMERA_INFO, DATA_LENGTH, ENCODING, FORMAT, SIZE,
                                             STEP, TOO_LARGE, UNDECODABLE)
 

@@ -1,9 +1,17 @@
-"""Health of the node as diagnostic_msgs: rates, latencies, dropped and rejected frames."""
+"""Health of the node: counters and latencies, diagnostic_msgs, and throttled log lines.
+
+``NodeStatistics`` is shared by the camera input and the processing threads; ``health``
+summarises it for people; ``RejectionLog`` keeps a camera that sends only malformed frames
+from flooding the log (at most ``burst`` lines of one kind within ``period_s``, and the next
+line of that kind says how many went unlogged); ``forward_package_logs`` sends the engine's
+Python log records to the node's ROS logger.
+"""
 import collections
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Deque, Dict, List, Optional, Tuple
+from typing import Callable, Deque, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -11,6 +19,8 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 RATE_WINDOW_S = 5.0
 WINDOW_SAMPLES = 300
+REJECTION_LOG_PERIOD_S = 5.0
+REJECTION_LOG_BURST = 3
 LATENCY_NAMES = ('inference', 'receive_to_publish', 'overhead', 'take', 'decode', 'publish',
                  'stamp_to_publish', 'frame_age', 'period')
 
@@ -76,7 +86,7 @@ class FrameTimes:
 
 @dataclass
 class NodeStatistics:
-    """Counters and windows shared by the subscription callbacks and the inference thread."""
+    """Counters and windows shared by the camera input and the processing threads."""
 
     received: int = 0
     processed: int = 0
@@ -260,3 +270,71 @@ def diagnostic_array(stamp, statuses: List[DiagnosticStatus]) -> DiagnosticArray
     array_msg = DiagnosticArray(status=statuses)
     array_msg.header.stamp = stamp
     return array_msg
+
+
+class RejectionLog:
+    """Throttled, per-kind warnings; safe to call from several threads."""
+
+    def __init__(self, warn: Callable[[str], None], period_s: float = REJECTION_LOG_PERIOD_S,
+                 burst: int = REJECTION_LOG_BURST,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._warn = warn
+        self._period_s = period_s
+        self._burst = burst
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._logged_s: Dict[str, Deque[float]] = {}
+        self._unlogged: Dict[str, int] = {}
+
+    def record(self, kind: str, message: str) -> bool:
+        """Log ``message`` unless ``kind`` used up its lines of the period; return if logged."""
+        now_s = self._clock()
+        with self._lock:
+            times = self._logged_s.setdefault(kind, collections.deque(maxlen=self._burst))
+            if len(times) == self._burst and now_s - times[0] < self._period_s:
+                self._unlogged[kind] = self._unlogged.get(kind, 0) + 1
+                return False
+            times.append(now_s)
+            unlogged = self._unlogged.pop(kind, 0)
+        if unlogged:
+            message += (f' [{unlogged} more rejection(s) of kind {kind} not logged since the '
+                        f'previous message of this kind]')
+        self._warn(message)
+        return True
+
+
+class RosLogHandler(logging.Handler):
+    """A logging handler that writes records through an rclpy logger."""
+
+    def __init__(self, ros_logger) -> None:
+        super().__init__()
+        self._ros_logger = ros_logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Send one record at the matching ROS severity.
+
+        rclpy remembers the severity of each call site, so every severity has its own call.
+        """
+        try:
+            message = self.format(record)
+            if record.levelno >= logging.ERROR:
+                self._ros_logger.error(message)
+            elif record.levelno >= logging.WARNING:
+                self._ros_logger.warning(message)
+            elif record.levelno >= logging.INFO:
+                self._ros_logger.info(message)
+            else:
+                self._ros_logger.debug(message)
+        except Exception:  # logging must never raise into the caller
+            self.handleError(record)
+
+
+def forward_package_logs(ros_logger, package: str = 'hydranet_ros') -> RosLogHandler:
+    """Route the package's Python log records (INFO and above) to ``ros_logger``."""
+    handler = RosLogHandler(ros_logger)
+    handler.setFormatter(logging.Formatter('%(message)s'))
+    python_logger = logging.getLogger(package)
+    python_logger.addHandler(handler)
+    python_logger.setLevel(logging.INFO)
+    python_logger.propagate = False
+    return handler

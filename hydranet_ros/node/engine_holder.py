@@ -1,7 +1,25 @@
-"""Owns the inference engine: loads it, rebuilds it in the background and swaps it atomically."""
-import threading
-from typing import Callable, Generic, Hashable, Optional, TypeVar
+"""The node's engine: built from the parameters, rebuilt beside the serving one, swapped at once.
 
+A rebuild (a new model, device, backend or input size) runs on a background thread while the
+old engine keeps serving. Exporting a network to ONNX is Python work that would hold the
+interpreter lock for seconds and stall the inference thread, so it runs in a child process
+that fills the engine's export cache; the rebuild then only opens the cached file.
+"""
+import gc
+import json
+import os
+import subprocess
+import sys
+import threading
+from typing import Callable, Generic, Hashable, Optional, Tuple, TypeVar
+
+from ..engine import InferenceEngine
+from ..engine.default_model import default_model_path
+from ..engine.memory import release_unused_heap
+
+OUT_OF_MEMORY_MESSAGES = ('out of memory', 'failed to allocate memory', "can't allocate memory",
+                          'cannot allocate memory', 'insufficient memory')
+PREPARE_TIMEOUT_S = 600.0
 Engine = TypeVar('Engine')
 Settings = TypeVar('Settings')
 KeyOf = Callable[[Settings], Hashable]
@@ -29,7 +47,6 @@ class EngineHolder(Generic[Settings, Engine]):
         self._wanted: Optional[Settings] = None
         self._builder: Optional[threading.Thread] = None
         self._generation = 0
-        self.last_error: Optional[str] = None
 
     @property
     def engine(self) -> Optional[Engine]:
@@ -53,7 +70,6 @@ class EngineHolder(Generic[Settings, Engine]):
         with self._lock:
             self._generation += 1
             self._engine, self._settings, self._wanted = engine, settings, None
-            self.last_error = None
         return engine
 
     def request(self, settings: Settings) -> bool:
@@ -88,7 +104,6 @@ class EngineHolder(Generic[Settings, Engine]):
                 engine = self._factory(wanted)
             except Exception as error:  # any failure keeps the old engine serving
                 with self._lock:
-                    self.last_error = str(error)
                     if self._wanted is wanted:
                         self._wanted = None
                 self._on_failure(wanted, error)
@@ -97,7 +112,6 @@ class EngineHolder(Generic[Settings, Engine]):
                 if generation != self._generation:
                     return
                 self._engine, self._settings = engine, wanted
-                self.last_error = None
                 if self._wanted is wanted:
                     self._wanted = None
             self._on_swap(engine, wanted)
@@ -117,3 +131,87 @@ class EngineHolder(Generic[Settings, Engine]):
             return True
         builder.join(timeout_s)
         return not builder.is_alive()
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Return whether ``error`` says that host or GPU memory ran out.
+
+    Covers ``MemoryError``, ``torch.cuda.OutOfMemoryError`` (a RuntimeError), PyTorch's CPU
+    allocator, ONNX Runtime and OpenCV, which all say so in their messages.
+    """
+    if isinstance(error, MemoryError) or type(error).__name__ == 'OutOfMemoryError':
+        return True
+    text = str(error).lower()
+    return any(message in text for message in OUT_OF_MEMORY_MESSAGES)
+
+
+def release_memory(device=None) -> None:
+    """Collect garbage and return cached GPU blocks to the driver (on CUDA devices)."""
+    gc.collect()
+    if getattr(device, 'type', '') != 'cuda':
+        return
+    import torch
+    torch.cuda.empty_cache()
+
+
+def build_engine(settings, warm_up_size: Optional[Tuple[int, int]],
+                 in_child_first: bool = False) -> InferenceEngine:
+    """Return a ready engine for the node's settings, warmed up at ``warm_up_size``.
+
+    With ``in_child_first`` an ONNX Runtime engine is first exported in a child process (so
+    that a rebuild never stalls the serving engine's thread), then opened from the cache.
+    """
+    model = settings.model_path or None
+    if model is None and not os.path.isfile(default_model_path()):
+        raise FileNotFoundError(
+            f'model_path is empty and the bundled default model is missing '
+            f'({default_model_path()}); set model_path to a HydraNet checkpoint')
+    options = dict(device=settings.device, backend=settings.backend,
+                   precision=settings.precision, input_size=settings.inference_size,
+                   threads=settings.threads or None, preset=settings.preset or None,
+                   fallback_to_cpu=settings.device_fallback)
+    if in_child_first and settings.backend in ('auto', 'onnxruntime'):
+        _prepare_in_child(model, options, warm_up_size)
+    engine = InferenceEngine(model, **options)
+    if engine.plan.input_size is not None or warm_up_size is not None:
+        engine.warm_up(*(engine.plan.input_size or warm_up_size))
+    release_unused_heap()  # the temporaries of loading, exporting and warming up
+    return engine
+
+
+def _prepare_in_child(model: Optional[str], options: dict,
+                      warm_up_size: Optional[Tuple[int, int]]) -> None:
+    """Build and warm up the engine once in a child process, filling the export cache."""
+    request = json.dumps({'model': model, 'options': options, 'size': warm_up_size})
+    result = subprocess.run([sys.executable, '-c', _PREPARE_SCRIPT, request],
+                            capture_output=True, text=True, timeout=PREPARE_TIMEOUT_S)
+    if result.returncode != 0:  # the real build in this process reports the reason
+        return
+
+
+_PREPARE_SCRIPT = """
+import json, sys
+from hydranet_ros.engine import InferenceEngine
+request = json.loads(sys.argv[1])
+options = request['options']
+if options['input_size'] is not None:
+    options['input_size'] = tuple(options['input_size'])
+engine = InferenceEngine(request['model'], **options)
+size = engine.plan.input_size or request['size']
+if size is not None:
+    engine.warm_up(*size)
+"""
+
+
+def pipelined(mode: str, engine: InferenceEngine) -> bool:
+    """Whether to publish on the second thread: ``always``, ``never`` or ``auto`` by hardware.
+
+    ``auto`` pipelines when it costs the network nothing: on the CPU when a core is left
+    beyond the network's threads. Not on CUDA devices, where it is unmeasured (the
+    post-processing would share the network's CUDA stream).
+    """
+    if mode != 'auto':
+        return mode == 'always'
+    if engine.device.type != 'cpu':
+        return False
+    return (os.cpu_count() or 1) > engine.backend.cpu_threads

@@ -1,17 +1,19 @@
 """Cheap checks of camera messages as they arrive, before they can displace a good frame.
 
-A malformed image never enters the newest-frame slot: it is rejected in the subscription
-callback with a kind (for counting) and a reason naming what was expected and what was found.
-The checks read only the header fields and the data length (and the first bytes of compressed
-data), so they cost microseconds whatever the message claims.
+A malformed image never enters the newest-frame slot: the camera input rejects it as it takes
+it, with a kind (for counting) and a reason naming what was expected and what was found. The
+checks read only the header fields and the data length (and, for compressed data, the picture
+size from the PNG or JPEG header, without decoding pixels, so that a small message claiming a
+huge picture is refused before anything of that size is allocated); they cost microseconds
+whatever the message claims.
 """
 import math
-from typing import Sequence
+import struct
+from typing import NamedTuple, Optional, Sequence
 
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from ..engine.image_input import CHANNELS, MIN_SIDE_PX
-from .compressed_headers import CompressedHeaderError, picture_header, UnknownPictureFormat
+from ..engine.images import ImageFormatError, MIN_SIDE_PX, row_bytes
 
 # Kinds of rejection, counted separately in the diagnostics (frames_rejected_<kind>).
 ENCODING = 'encoding'          # unknown encoding, or one the network cannot use
@@ -26,6 +28,14 @@ REJECTION_KINDS = (ENCODING, SIZE, STEP, DATA_LENGTH, TOO_LARGE, FORMAT, UNDECOD
                    OUT_OF_MEMORY)
 CAMERA_INFO = 'camera_info'    # camera_info with zero or non-finite intrinsics
 EIGHT_BITS = 8
+PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+PNG_HEADER_BYTES = 26  # signature, IHDR length and type, width, height, bit depth, colour type
+JPEG_START = b'\xff\xd8'
+JPEG_START_OF_SCAN = 0xDA
+# Start-of-frame markers (baseline, progressive, lossless, arithmetic); C4, C8, CC are not.
+JPEG_FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+# Markers without a length field: TEM, RST0-7, SOI, EOI.
+JPEG_STANDALONE_MARKERS = frozenset([0x01, *range(0xD0, 0xDA)])
 
 
 class RejectedInput(ValueError):
@@ -47,19 +57,18 @@ def _check_pixel_count(width: int, height: int, max_pixels: int, what: str) -> N
 
 def check_image(msg: Image, max_pixels: int) -> None:
     """Raise ``RejectedInput`` unless ``msg`` is an image the network can process."""
-    encoding = msg.encoding.strip().lower()
-    channels = CHANNELS.get(encoding)
-    if channels is None:
-        raise RejectedInput(ENCODING, f'unsupported encoding {encoding!r}; expected one of '
-                                      f'{", ".join(CHANNELS)}')
+    encoding = msg.encoding
     width, height, step = int(msg.width), int(msg.height), int(msg.step)
+    try:
+        needed = row_bytes(encoding, max(width, 0))
+    except ImageFormatError as error:
+        raise RejectedInput(ENCODING, str(error)) from error
     _check_pixel_count(width, height, max_pixels, f'{encoding} image')
-    row_bytes = width * channels
-    if step < row_bytes:
+    if step < needed:
         raise RejectedInput(STEP, f'{encoding} image {width}x{height} needs step >= '
-                                  f'{row_bytes} bytes (width x {channels}), got step {step}')
+                                  f'{needed} bytes, got step {step}')
     size = len(msg.data)
-    if size not in (step * height, step * (height - 1) + row_bytes):
+    if size not in (step * height, step * (height - 1) + needed):
         raise RejectedInput(DATA_LENGTH, f'{encoding} image {width}x{height} with step {step} '
                                          f'needs {step * height} bytes of data, got {size}')
 
@@ -107,3 +116,74 @@ def check_camera_info(msg: CameraInfo) -> None:
     if msg.p[0] <= 0.0 or msg.p[5] <= 0.0:
         raise RejectedInput(CAMERA_INFO, f'camera_info P has focal lengths fx {msg.p[0]}, '
                                          f'fy {msg.p[5]}; expected positive values')
+
+
+class CompressedHeaderError(ValueError):
+    """The PNG or JPEG header is cut off or invalid."""
+
+
+class UnknownPictureFormat(CompressedHeaderError):
+    """The data is neither PNG nor JPEG."""
+
+
+class PictureHeader(NamedTuple):
+    """What a PNG or JPEG header says about the picture."""
+
+    image_format: str
+    width: int
+    height: int
+    bit_depth: int
+
+
+def _png_header(data: bytes) -> PictureHeader:
+    if len(data) < PNG_HEADER_BYTES or data[12:16] != b'IHDR':
+        raise CompressedHeaderError(f'PNG data of {len(data)} bytes has no complete IHDR header')
+    width, height = struct.unpack('>II', data[16:24])
+    return PictureHeader('png', width, height, data[24])
+
+
+def _jpeg_header(data: memoryview) -> PictureHeader:
+    position = len(JPEG_START)
+    while position + 4 <= len(data):
+        if data[position] != 0xFF:
+            raise CompressedHeaderError(
+                f'JPEG data has no marker at byte {position} (found 0x{data[position]:02x})')
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            position += 1
+            continue
+        if marker in JPEG_STANDALONE_MARKERS:
+            position += 2
+            continue
+        if marker == JPEG_START_OF_SCAN:
+            break
+        (length,) = struct.unpack('>H', data[position + 2:position + 4])
+        if length < 2:
+            raise CompressedHeaderError(f'JPEG segment 0x{marker:02x} has length {length}')
+        if marker in JPEG_FRAME_MARKERS:
+            segment = data[position + 4:position + 2 + length]
+            if len(segment) < 5:
+                break
+            precision = segment[0]
+            height, width = struct.unpack('>HH', segment[1:5])
+            return PictureHeader('jpeg', width, height, precision)
+        position += 2 + length
+    raise CompressedHeaderError(f'JPEG data of {len(data)} bytes has no frame header before '
+                                f'its end or its image data')
+
+
+def picture_header(data: bytes) -> PictureHeader:
+    """Return format, width, height and bit depth of PNG or JPEG ``data``.
+
+    Raises ``UnknownPictureFormat`` for other data and ``CompressedHeaderError`` for a header
+    that is cut off or invalid.
+    """
+    head = bytes(data[:len(PNG_SIGNATURE)])
+    if head == PNG_SIGNATURE:
+        return _png_header(bytes(data[:PNG_HEADER_BYTES]))
+    if head.startswith(JPEG_START):
+        return _jpeg_header(memoryview(data).cast('B'))
+    if head and PNG_SIGNATURE.startswith(head):
+        raise CompressedHeaderError(f'PNG data of {len(head)} bytes is cut off in its signature')
+    shown: Optional[str] = head.hex(' ') if head else None
+    raise UnknownPictureFormat(f'data is neither PNG nor JPEG (first bytes: {shown or "none"})')

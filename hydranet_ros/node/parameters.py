@@ -1,17 +1,22 @@
-"""The node's parameters: names, defaults, descriptors, ranges and validation with reasons."""
+"""The node's parameters (names, defaults, descriptors, ranges, checks with reasons) and QoS.
+
+The core parameters are declared here; each output adds the parameter that enables it
+(``outputs.py``), and ``ParameterTable`` holds them all.
+"""
 import os
-import re
-from dataclasses import dataclass, fields
-from typing import Any, Mapping, Optional, Tuple, Union
+from dataclasses import dataclass
+from typing import Any, Dict, FrozenSet, Iterable, Mapping, Optional, Tuple, Union
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
+                       qos_profile_sensor_data)
 
 from ..engine import BACKENDS, PRECISIONS
+from ..engine.devices import device_problem
+from ..engine.run_plan import plan_problem
 from ..model import PRESETS
-from .qos import INPUT_QOS_CHOICES, OUTPUT_QOS_CHOICES
 
 Value = Union[str, bool, int, float]
-DEVICE_PATTERN = re.compile(r'auto|cpu|cuda(:\d+)?')
 MIN_INFERENCE_SIDE_PX = 32
 MAX_INFERENCE_SIDE_PX = 8192
 MAX_DEPTH_LIMIT_M = 1000.0
@@ -23,6 +28,9 @@ MAX_INPUT_PIXELS_LIMIT = 1 << 30  # OpenCV's own limit for decoded images
 DEFAULT_MAX_INPUT_PIXELS = 4096 * 4096
 MAX_INPUT_TIMEOUT_S = 3600.0
 PIPELINE_CHOICES = ('auto', 'always', 'never')  # not on/off: YAML reads those as booleans
+INPUT_QOS_CHOICES = ('sensor_data', 'reliable', 'best_effort')
+OUTPUT_QOS_CHOICES = ('reliable', 'best_effort')
+LATCHED_DEPTH = 1
 
 
 @dataclass(frozen=True)
@@ -39,7 +47,7 @@ class ParameterSpec:
     constraints: str = ''
 
 
-PARAMETER_SPECS: Tuple[ParameterSpec, ...] = (
+CORE_SPECS: Tuple[ParameterSpec, ...] = (
     ParameterSpec('model_path', '', 'HydraNet checkpoint (.pth/.pt, published or project '
                   'format); empty uses the bundled default model', rebuilds_engine=True,
                   constraints='empty or an existing file'),
@@ -60,12 +68,13 @@ PARAMETER_SPECS: Tuple[ParameterSpec, ...] = (
     ParameterSpec('threads', 0, 'CPU threads for inference; 0 lets the backend choose',
                   value_range=(0, MAX_THREADS), rebuilds_engine=True),
     ParameterSpec('inference_width', 0, 'Network input width in pixels (images are resized to '
-                  'it, outputs keep the input resolution); 0 runs at the image size. Takes '
+                  'it, outputs keep the input resolution); 0: the training size the '
+                  'checkpoint records (the bundled model: 96x320), else the image size. Takes '
                   'effect when inference_height is set too',
                   value_range=(0, MAX_INFERENCE_SIDE_PX), rebuilds_engine=True,
                   constraints=f'0 or >= {MIN_INFERENCE_SIDE_PX}'),
-    ParameterSpec('inference_height', 0, 'Network input height in pixels; 0 runs at the image '
-                  'size. Takes effect when inference_width is set too',
+    ParameterSpec('inference_height', 0, 'Network input height in pixels; 0: as for '
+                  'inference_width. Takes effect when inference_width is set too',
                   value_range=(0, MAX_INFERENCE_SIDE_PX), rebuilds_engine=True,
                   constraints=f'0 or >= {MIN_INFERENCE_SIDE_PX}'),
     ParameterSpec('max_input_pixels', DEFAULT_MAX_INPUT_PIXELS, 'Largest image (width x height '
@@ -88,16 +97,6 @@ PARAMETER_SPECS: Tuple[ParameterSpec, ...] = (
                   '(0..1) or mono8 (0..255)', choices=CONFIDENCE_ENCODINGS),
     ParameterSpec('overlay_alpha', 0.5, 'Opacity of the class colours in segmentation/color: '
                   '0 shows the image, 1 only the colours', value_range=(0.0, 1.0)),
-    ParameterSpec('publish_depth', True, 'Publish depth/image (32FC1 metres, NaN invalid)'),
-    ParameterSpec('publish_camera_info', True, 'Publish depth/camera_info (once camera_info '
-                  'has been received)'),
-    ParameterSpec('publish_labels', True, 'Publish segmentation/labels (mono8, 16UC1 above '
-                  '255 classes)'),
-    ParameterSpec('publish_color', True, 'Publish segmentation/color (rgb8 overlay for people; '
-                  'computed only while subscribed)'),
-    ParameterSpec('publish_confidence', True, 'Publish segmentation/confidence'),
-    ParameterSpec('publish_bundle', True, 'Publish perception (hydranet_ros/DepthSegmentation: '
-                  'depth, labels, confidence and camera_info of one frame)'),
     ParameterSpec('pipeline', 'auto', 'Decode and publish each frame on a second thread while '
                   'the network runs the next: more frames per second, but on a CPU with no core '
                   'to spare the two compete (older frames, longer publishing). auto: on when '
@@ -122,112 +121,105 @@ PARAMETER_SPECS: Tuple[ParameterSpec, ...] = (
     ParameterSpec('autostart', True, 'Configure and activate the lifecycle node at start; '
                   'false waits for a lifecycle manager', read_only=True),
 )
-SPECS = {spec.name: spec for spec in PARAMETER_SPECS}
-ENGINE_PARAMETERS = frozenset(spec.name for spec in PARAMETER_SPECS if spec.rebuilds_engine)
-OUTPUTS = ('depth', 'camera_info', 'labels', 'color', 'confidence', 'bundle')
 
 
-@dataclass(frozen=True)
 class NodeSettings:
-    """Validated values of every parameter."""
+    """Validated values of every parameter, read as attributes (``settings.device``)."""
 
-    model_path: str
-    preset: str
-    device: str
-    device_fallback: bool
-    backend: str
-    precision: str
-    threads: int
-    inference_width: int
-    inference_height: int
-    max_input_pixels: int
-    input_timeout_s: float
-    min_depth_m: float
-    max_depth_m: float
-    confidence_threshold: float
-    confidence_encoding: str
-    overlay_alpha: float
-    publish_depth: bool
-    publish_camera_info: bool
-    publish_labels: bool
-    publish_color: bool
-    publish_confidence: bool
-    publish_bundle: bool
-    pipeline: str
-    skip_without_subscribers: bool
-    input_qos: str
-    input_qos_depth: int
-    output_qos: str
-    output_qos_depth: int
-    use_compressed_input: bool
-    autostart: bool
+    __slots__ = ('_values',)
+
+    def __init__(self, values: Mapping[str, Value]) -> None:
+        object.__setattr__(self, '_values', dict(values))
+
+    def __getattr__(self, name: str) -> Value:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(f'no parameter {name!r}') from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError('NodeSettings is read-only; use replace()')
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NodeSettings) and self._values == other._values
+
+    def __repr__(self) -> str:
+        return f'NodeSettings({self._values!r})'
+
+    def as_dict(self) -> Dict[str, Value]:
+        """Return a copy of the values by parameter name."""
+        return dict(self._values)
+
+    def replace(self, changes: Mapping[str, Value]) -> 'NodeSettings':
+        """Return a copy with some values changed."""
+        return NodeSettings({**self._values, **changes})
 
     @property
     def inference_size(self) -> Optional[Tuple[int, int]]:
-        """Return (height, width) of the network input, or None for the image size."""
+        """Return (height, width) of the network input, or None when not set."""
         if self.inference_width and self.inference_height:
             return (self.inference_height, self.inference_width)
         return None
 
-    def engine_key(self) -> tuple:
+
+class ParameterTable:
+    """Every parameter of the node: declared, checked and turned into ``NodeSettings``."""
+
+    def __init__(self, specs: Iterable[ParameterSpec]) -> None:
+        self.specs: Tuple[ParameterSpec, ...] = tuple(specs)
+        self.by_name: Dict[str, ParameterSpec] = {spec.name: spec for spec in self.specs}
+        if len(self.by_name) != len(self.specs):
+            raise ValueError('parameter names must be unique')
+        self.engine_parameters: FrozenSet[str] = frozenset(
+            spec.name for spec in self.specs if spec.rebuilds_engine)
+
+    def defaults(self) -> NodeSettings:
+        """Return the settings made of every default."""
+        return NodeSettings({spec.name: spec.default for spec in self.specs})
+
+    def engine_key(self, settings: NodeSettings) -> tuple:
         """Return the values that define an engine; a change needs a new engine."""
         sized = ('inference_width', 'inference_height')
-        return tuple(getattr(self, name) for name in sorted(ENGINE_PARAMETERS)
-                     if name not in sized) + (self.inference_size,)
+        return tuple(getattr(settings, name) for name in sorted(self.engine_parameters)
+                     if name not in sized) + (settings.inference_size,)
 
-    def publishes(self, output: str) -> bool:
-        """Return whether the output named in OUTPUTS is enabled."""
-        return bool(getattr(self, f'publish_{output}'))
+    def check_value(self, name: str, value: Any, check_files: bool = True) -> Optional[str]:
+        """Return why ``value`` is invalid for parameter ``name``, or None when it is valid."""
+        spec = self.by_name.get(name)
+        if spec is None:
+            return f'unknown parameter {name!r}'
+        if type(value) is not type(spec.default):
+            return (f'{name} must be a {_type_name(spec.default)}, got {_type_name(value)} '
+                    f'{value!r}')
+        if spec.choices and value not in spec.choices:
+            shown = ', '.join(repr(c) if c == '' else c for c in spec.choices)
+            return f'{name} {value!r} is not one of {shown}'
+        if spec.value_range is not None:
+            low, high = spec.value_range
+            if not low <= value <= high:
+                return f'{name} {value} is outside [{low}, {high}]'
+        if name == 'device':
+            return device_problem(value)
+        if name in ('inference_width', 'inference_height') and \
+                0 < value < MIN_INFERENCE_SIDE_PX:
+            return f'{name} {value} must be 0 (automatic) or >= {MIN_INFERENCE_SIDE_PX} px'
+        if name == 'model_path' and value and check_files:
+            path = os.path.expanduser(value)
+            if not os.path.isfile(path):
+                return f'model_path {value!r} is not an existing file'
+        return None
 
-    def replace(self, changes: Mapping[str, Value]) -> 'NodeSettings':
-        """Return a copy with some values changed."""
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        values.update(changes)
-        return NodeSettings(**values)
-
-
-def default_settings() -> NodeSettings:
-    """Return the settings made of every default."""
-    return NodeSettings(**{spec.name: spec.default for spec in PARAMETER_SPECS})
+    def check_settings(self, settings: NodeSettings) -> Optional[str]:
+        """Return why a combination of values is invalid, or None."""
+        if settings.max_depth_m and settings.max_depth_m <= settings.min_depth_m:
+            return (f'max_depth_m {settings.max_depth_m} must be greater than min_depth_m '
+                    f'{settings.min_depth_m} (or 0 for the model maximum)')
+        return plan_problem(settings.device, settings.backend, settings.precision)
 
 
 def _type_name(value: Any) -> str:
     return {bool: 'bool', int: 'integer', float: 'double', str: 'string'}.get(
         type(value), type(value).__name__)
-
-
-def check_value(name: str, value: Any, check_files: bool = True) -> Optional[str]:
-    """Return why ``value`` is invalid for parameter ``name``, or None when it is valid."""
-    spec = SPECS.get(name)
-    if spec is None:
-        return f'unknown parameter {name!r}'
-    if type(value) is not type(spec.default):
-        return (f'{name} must be a {_type_name(spec.default)}, got {_type_name(value)} '
-                f'{value!r}')
-    if spec.choices and value not in spec.choices:
-        shown = ', '.join(repr(c) if c == '' else c for c in spec.choices)
-        return f'{name} {value!r} is not one of {shown}'
-    if spec.value_range is not None:
-        low, high = spec.value_range
-        if not low <= value <= high:
-            return f'{name} {value} is outside [{low}, {high}]'
-    if name == 'device' and not DEVICE_PATTERN.fullmatch(value):
-        return f'device {value!r} is not auto, cpu, cuda or cuda:N'
-    if name in ('inference_width', 'inference_height') and 0 < value < MIN_INFERENCE_SIDE_PX:
-        return f'{name} {value} must be 0 (image size) or >= {MIN_INFERENCE_SIDE_PX} px'
-    if name == 'model_path' and value and check_files:
-        path = os.path.expanduser(value)
-        if not os.path.isfile(path):
-            return f'model_path {value!r} is not an existing file'
-    return None
-
-
-def check_settings(settings: NodeSettings) -> Optional[str]:
-    """Return why a combination of values is invalid, or None."""
-    if settings.max_depth_m and settings.max_depth_m <= settings.min_depth_m:
-        return (f'max_depth_m {settings.max_depth_m} must be greater than min_depth_m '
-                f'{settings.min_depth_m} (or 0 for the model maximum)')
-    return None
 
 
 def descriptor(spec: ParameterSpec) -> ParameterDescriptor:
@@ -245,3 +237,39 @@ def descriptor(spec: ParameterSpec) -> ParameterDescriptor:
         else:
             result.integer_range = [IntegerRange(from_value=int(low), to_value=int(high), step=1)]
     return result
+
+
+def input_qos(name: str, depth: int) -> QoSProfile:
+    """Return the subscription QoS for camera topics.
+
+    ``sensor_data`` (best effort, volatile, as rclpy's profile but with ``depth``) accepts both
+    best-effort and reliable publishers; ``best_effort`` is its other name; ``reliable`` matches
+    reliable publishers only and lets the publisher retransmit lost fragments.
+    """
+    if name not in INPUT_QOS_CHOICES:
+        raise ValueError(f'unknown input QoS {name!r}; use one of {", ".join(INPUT_QOS_CHOICES)}')
+    if name == 'reliable':
+        return QoSProfile(depth=depth, history=HistoryPolicy.KEEP_LAST,
+                          reliability=ReliabilityPolicy.RELIABLE,
+                          durability=DurabilityPolicy.VOLATILE)
+    return QoSProfile(depth=depth, history=HistoryPolicy.KEEP_LAST,
+                      reliability=qos_profile_sensor_data.reliability,
+                      durability=qos_profile_sensor_data.durability)
+
+
+def output_qos(name: str, depth: int) -> QoSProfile:
+    """Return the publisher QoS for images: reliable (RViz, depth_image_proc) or best effort."""
+    if name not in OUTPUT_QOS_CHOICES:
+        raise ValueError(
+            f'unknown output QoS {name!r}; use one of {", ".join(OUTPUT_QOS_CHOICES)}')
+    reliability = (ReliabilityPolicy.RELIABLE if name == 'reliable'
+                   else ReliabilityPolicy.BEST_EFFORT)
+    return QoSProfile(depth=depth, history=HistoryPolicy.KEEP_LAST, reliability=reliability,
+                      durability=DurabilityPolicy.VOLATILE)
+
+
+def latched_qos() -> QoSProfile:
+    """Return the QoS of class metadata: reliable and transient local, so late joiners get it."""
+    return QoSProfile(depth=LATCHED_DEPTH, history=HistoryPolicy.KEEP_LAST,
+                      reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL)

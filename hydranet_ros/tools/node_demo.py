@@ -90,7 +90,7 @@ class OutputCollector:
                 self.diagnostics = {item.key: item.value for item in status.values}
 
     def _try_complete(self, key: tuple) -> None:
-        from ..node.conversions import image_to_array
+        from ..node.messages import image_to_array
         image = self.inputs.get(key)
         found = {topic: messages.get(key) for topic, messages in self.outputs.items()}
         if image is None or any(msg is None for msg in found.values()):

@@ -12,7 +12,7 @@ from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo  # noqa: E402
 
-from hydranet_ros.node.pulled_input import PulledInput, received_perf_s  # noqa: E402
+from hydranet_ros.node.camera_input import PulledInput, received_perf_s  # noqa: E402
 from ros_test_support import unique_domain_id  # noqa: E402
 
 WAIT_S = 10.0
@@ -55,7 +55,7 @@ def test_the_executor_never_takes_them_and_the_owner_takes_all_in_order(node):
     assert [msg.width for msg, _ in messages] == [1, 2, 3]
     assert all(info.get('received_timestamp', 0) > 0 for _, info in messages)
     assert pulled.take(subscription) == [] and pulled.depth(subscription) == 5
-    pulled.destroy()
+    pulled.destroy(subscription)
     assert pulled.subscriptions == [] and list(node.subscriptions) == []
 
 

@@ -8,7 +8,7 @@ from rclpy.serialization import deserialize_message, serialize_message  # noqa: 
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
-from hydranet_ros.node.conversions import (ImageConversionError, array_to_image,  # noqa: E402
+from hydranet_ros.node.messages import (ImageConversionError, array_to_image,  # noqa: E402
                                            compressed_to_array, encode_compressed,
                                            image_to_array)
 

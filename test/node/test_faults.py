@@ -20,7 +20,7 @@ pytest.importorskip('rclpy', reason='rclpy is not installed: the node tests need
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
-from hydranet_ros.node.conversions import array_to_image  # noqa: E402
+from hydranet_ros.node.messages import array_to_image  # noqa: E402
 from dev.reliability.node_watch import write_random_checkpoint  # noqa: E402
 from node_harness import (CameraPublisher, RosClient, TestEnvironment,  # noqa: E402
                           camera_info, diagnostic_values, make_header, request_outputs,

@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
-from hydranet_ros.node.conversions import array_to_image  # noqa: E402
+from hydranet_ros.node.messages import array_to_image  # noqa: E402
 from dev.reliability.node_watch import write_random_checkpoint  # noqa: E402
 from node_harness import (CameraPublisher, RosClient, TestEnvironment,  # noqa: E402
                           request_outputs, sample_rgb, start_node)

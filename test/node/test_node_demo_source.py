@@ -10,7 +10,7 @@ pytest.importorskip('rclpy', reason='rclpy is not installed: the node tests need
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
 
 from hydranet_ros.data.scene_generator import FOCAL_LENGTH_PER_WIDTH  # noqa: E402
-from hydranet_ros.node.conversions import compressed_to_array, image_to_array  # noqa: E402
+from hydranet_ros.node.messages import compressed_to_array, image_to_array  # noqa: E402
 from node_harness import (DEMO_SOURCE_MODULE, ManagedProcess, RosClient,  # noqa: E402
                           TestEnvironment, sample_rgb, stamp_key)
 

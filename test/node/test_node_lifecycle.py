@@ -17,7 +17,7 @@ from lifecycle_msgs.msg import Transition  # noqa: E402
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
 
 from hydranet_ros.engine import InferenceEngine  # noqa: E402
-from hydranet_ros.node.conversions import encode_compressed, image_to_array  # noqa: E402
+from hydranet_ros.node.messages import encode_compressed, image_to_array  # noqa: E402
 from node_harness import (CameraPublisher, RosClient, TestEnvironment,  # noqa: E402
                           diagnostic_values, request_outputs, sample_rgb, start_node)
 

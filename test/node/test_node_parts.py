@@ -1,7 +1,7 @@
 """The node's parts, tested without a running node.
 
-camera_info scaling, parameters, frame slot, handoff, inference worker, pipelining, engine
-swapping, diagnostics, output images, QoS and the class map.
+camera_info scaling, parameters, workers, handoff, pipelining, engine swapping, diagnostics,
+output images, QoS and the class map.
 """
 import math
 import os
@@ -24,17 +24,20 @@ from std_msgs.msg import Header  # noqa: E402
 
 from hydranet_ros.engine import InferenceEngine  # noqa: E402
 from hydranet_ros.model import CheckpointError, get_preset  # noqa: E402
-from hydranet_ros.node import diagnostics, label_info, output_images, qos  # noqa: E402
-from hydranet_ros.node.camera_info import camera_info_for_output, scale_camera_info  # noqa: E402
+from hydranet_ros.engine.class_map import model_name, unlabeled_id  # noqa: E402
+from hydranet_ros.engine.prediction import Prediction  # noqa: E402
+from hydranet_ros.node import diagnostics, parameters as qos  # noqa: E402
 from hydranet_ros.node.demo_source import camera_info_message, pinhole_matrix  # noqa: E402
-from hydranet_ros.node.engine_holder import EngineHolder  # noqa: E402
-from hydranet_ros.node.frame_slot import LatestFrameSlot  # noqa: E402
-from hydranet_ros.node.handoff import Handoff  # noqa: E402
-from hydranet_ros.node.hydranet_node import pipelined  # noqa: E402
-from hydranet_ros.node.inference_worker import InferenceWorker  # noqa: E402
-from hydranet_ros.node.parameters import (ENGINE_PARAMETERS, PARAMETER_SPECS,  # noqa: E402
-                                          NodeSettings, check_settings, check_value,
-                                          default_settings, descriptor)
+from hydranet_ros.node.engine_holder import EngineHolder, pipelined  # noqa: E402
+from hydranet_ros.node.hydranet_node import PARAMETERS  # noqa: E402
+from hydranet_ros.node.outputs import (OutputFrame, Outputs, class_map_message,  # noqa: E402
+                                       effective_depth_range, limit_outputs, scale_camera_info)
+from hydranet_ros.node.parameters import NodeSettings, descriptor  # noqa: E402
+from hydranet_ros.node.processing import Handoff, Worker  # noqa: E402
+
+PARAMETER_SPECS = PARAMETERS.specs
+check_value = PARAMETERS.check_value
+check_settings = PARAMETERS.check_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 120.0
@@ -78,7 +81,7 @@ def test_same_size_camera_info_is_copied_with_the_image_header():
     info = _calibration()
     header = Header(frame_id='camera_optical_frame')
     header.stamp.sec = 99
-    result = camera_info_for_output(info, header, 640, 480)
+    result = Outputs(node=None).camera_info_for(info, header, 640, 480)
     assert result is not info and result.header == header
     assert list(result.k) == list(info.k) and list(result.p) == list(info.p)
 
@@ -136,8 +139,8 @@ def test_descriptors_carry_ranges_and_read_only_flags():
     ('overlay_alpha', 1, 'must be a double, got integer'),
     ('backend', 'tensorrt', "backend 'tensorrt' is not one of auto, torch, onnxruntime"),
     ('precision', 'int4', 'not one of'),
-    ('device', 'cuda:x', 'is not auto, cpu, cuda or cuda:N'),
-    ('inference_width', 16, 'must be 0 (image size) or >= 32 px'),
+    ('device', 'cuda:x', "unknown device 'cuda:x'; use auto, cpu, cuda or cuda:N"),
+    ('inference_width', 16, 'must be 0 (automatic) or >= 32 px'),
     ('model_path', '/no/such/file.pth', 'is not an existing file'),
     ('preset', 'coco', "preset 'coco' is not one of '', nyud40"),
     ('no_such_parameter', 1, 'unknown parameter'),
@@ -157,7 +160,7 @@ def test_valid_values_pass(name, value):
 
 def test_settings_rules_and_engine_keys():
     """Depth range order, inference size pairs, and which changes rebuild the engine."""
-    settings = default_settings()
+    settings = PARAMETERS.defaults()
     assert check_settings(settings) is None
     assert 'greater than min_depth_m' in check_settings(
         settings.replace({'min_depth_m': 5.0, 'max_depth_m': 2.0}))
@@ -167,42 +170,48 @@ def test_settings_rules_and_engine_keys():
     for name in ('overlay_alpha', 'publish_color', 'confidence_threshold', 'max_depth_m'):
         spec_default = getattr(settings, name)
         other = (not spec_default if isinstance(spec_default, bool) else 0.5)
-        assert settings.replace({name: other}).engine_key() == settings.engine_key(), name
-    assert settings.replace({'device': 'cpu'}).engine_key() != settings.engine_key()
-    assert ENGINE_PARAMETERS >= {'model_path', 'device', 'backend', 'precision',
-                                 'inference_width', 'inference_height'}
-    assert isinstance(settings, NodeSettings) and settings.publishes('bundle')
+        assert PARAMETERS.engine_key(settings.replace({name: other})) == \
+            PARAMETERS.engine_key(settings), name
+    assert PARAMETERS.engine_key(settings.replace({'device': 'cpu'})) != \
+        PARAMETERS.engine_key(settings)
+    assert PARAMETERS.engine_parameters >= {'model_path', 'device', 'backend', 'precision',
+                                            'inference_width', 'inference_height'}
+    assert isinstance(settings, NodeSettings) and settings.publish_bundle
+    assert 'onnxruntime backend runs on the CPU only' in check_settings(
+        settings.replace({'backend': 'onnxruntime', 'device': 'cuda'}))
+    with pytest.raises(AttributeError):
+        settings.device = 'cpu'
 
 
-# ---------------------------------------------------------------- frame slot and worker
-def test_slot_keeps_only_the_newest_frame_and_counts_the_dropped():
-    """Three puts before a take: the third comes out, two are counted as dropped."""
-    slot = LatestFrameSlot()
-    assert slot.put(1) is False
-    assert slot.put(2) is True
-    assert slot.put(3) is True
-    assert slot.take(0.0) == 3 and slot.dropped == 2
-    assert slot.take(0.01) is None
+# ---------------------------------------------------------------- workers
+class _NewestSlot:
+    """The newest item only, as the camera input keeps frames (for the worker test)."""
 
+    def __init__(self) -> None:
+        self.condition = threading.Condition()
+        self.item = None
+        self.dropped = 0
 
-def test_closing_the_slot_wakes_a_waiting_taker():
-    """close() ends a blocking take at once."""
-    slot = LatestFrameSlot()
-    results = []
-    waiter = threading.Thread(target=lambda: results.append(slot.take(10.0)))
-    waiter.start()
-    time.sleep(0.05)
-    slot.close()
-    waiter.join(2.0)
-    assert results == [None] and not waiter.is_alive()
-    slot.reopen()
-    slot.put('x')
-    assert slot.take(0.0) == 'x'
+    def put(self, item) -> None:
+        with self.condition:
+            self.dropped += self.item is not None
+            self.item = item
+            self.condition.notify()
+
+    def take(self, timeout_s: float):
+        with self.condition:
+            self.condition.wait_for(lambda: self.item is not None, timeout_s)
+            item, self.item = self.item, None
+            return item
+
+    def wake(self) -> None:
+        with self.condition:
+            self.condition.notify_all()
 
 
 def test_worker_never_falls_behind_and_survives_errors():
     """A slow consumer sees the newest frames only; an exception does not stop it."""
-    slot = LatestFrameSlot()
+    slot = _NewestSlot()
     processed, errors = [], []
     period_s = 0.05
 
@@ -212,7 +221,7 @@ def test_worker_never_falls_behind_and_survives_errors():
         time.sleep(period_s)
         processed.append(item)
 
-    worker = InferenceWorker(slot.take, process, errors.append, slot.close)
+    worker = Worker(slot.take, process, errors.append, slot.wake, name='test')
     worker.start()
     slot.put('bad')
     time.sleep(0.02)
@@ -223,7 +232,7 @@ def test_worker_never_falls_behind_and_survives_errors():
     while (not processed or processed[-1] != 19) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert worker.stop() and not worker.running
-    assert processed[-1] == 19 and len(processed) < 10
+    assert processed[-1] == 19
     assert processed == sorted(processed)
     assert [str(e) for e in errors] == ['broken frame']
     assert slot.dropped + len(processed) == 20
@@ -281,7 +290,7 @@ def test_engine_holder_swaps_in_the_background_and_keeps_serving_on_failure(
     assert holder.request(str(broken))
     assert holder.wait_idle(WAIT_S)
     assert holder.engine is serving and isinstance(failed[0], CheckpointError)
-    assert 'broken.pth' in holder.last_error
+    assert 'broken.pth' in str(failed[0])
     holder.release()
     assert holder.engine is None and holder.request(str(nyud_checkpoint)) is False
 
@@ -343,30 +352,42 @@ def test_health_levels_say_what_is_wrong():
 def test_depth_range_threshold_and_confidence_encodings():
     """Overrides narrow the depth range; low-confidence pixels become unlabelled."""
     depth = np.array([[0.2, 1.0, 5.0, np.nan]], np.float32)
-    result = output_images.limit_depth_range(depth.copy(), 0.5, 4.0)
-    assert np.isnan(result[0, [0, 2, 3]]).all() and result[0, 1] == 1.0
-    assert np.isnan(output_images.limit_depth_range(depth.copy(), 0.0, 0.0)).sum() == 1
-    labels = np.array([[1, 2, 3]], np.uint8)
-    confidence = np.array([[0.2, 0.6, 0.9]], np.float32)
-    assert output_images.apply_confidence_threshold(labels, confidence, 0.5, 255).tolist() \
-        == [[255, 2, 3]]
-    assert output_images.confidence_pixels(confidence, 'mono8').tolist() == [[51, 153, 230]]
-    assert output_images.labels_encoding(np.zeros(1, np.uint16)) == '16UC1'
-    assert output_images.effective_depth_range(0.0, 10.0, 0.5, 20.0) == (0.5, 10.0)
+    labels = np.array([[1, 2, 3, 4]], np.uint8)
+    confidence = np.array([[0.2, 0.6, 0.9, 1.0]], np.float32)
+    settings = PARAMETERS.defaults().replace({'min_depth_m': 0.5, 'max_depth_m': 4.0,
+                                              'confidence_threshold': 0.5,
+                                              'confidence_encoding': 'mono8'})
+    prediction = Prediction(depth=depth.copy(), labels=labels.copy(), confidence=confidence)
+    limit_outputs(prediction, settings)
+    assert np.isnan(prediction.depth[0, [0, 2, 3]]).all() and prediction.depth[0, 1] == 1.0
+    assert prediction.labels.tolist() == [[255, 2, 3, 4]]
+    untouched = Prediction(depth=depth.copy(), labels=labels.copy(), confidence=confidence)
+    limit_outputs(untouched, PARAMETERS.defaults())
+    assert np.isnan(untouched.depth).sum() == 1 and untouched.labels.tolist() == [[1, 2, 3, 4]]
+    frame = OutputFrame(header=Header(), rgb=np.zeros((1, 4, 3), np.uint8),
+                        prediction=prediction, camera_info=None, settings=settings,
+                        colors=np.zeros((6, 3), np.uint8), width=4, height=1)
+    assert frame.confidence_pixels.tolist() == [[51, 153, 230, 255]]
+    assert frame.labels_encoding == 'mono8'
+    wide = Prediction(depth=depth, labels=np.zeros((1, 4), np.uint16), confidence=confidence)
+    assert OutputFrame(header=Header(), rgb=frame.rgb, prediction=wide, camera_info=None,
+                       settings=settings, colors=frame.colors, width=4,
+                       height=1).labels_encoding == '16UC1'
+    assert effective_depth_range(0.0, 10.0, 0.5, 20.0) == (0.5, 10.0)
 
 
 def test_label_info_lists_every_class_with_name_and_colour():
     """The class map of a preset: ids, names, colours, unlabelled id and depth range."""
     config = get_preset('kitti6')
     colors = np.asarray(config.class_colors, np.uint8)
-    msg = label_info.label_info_message(config, colors, Header(frame_id='cam'), 0.3,
-                                        label_info.unlabeled_id(np.uint8), 'model.pth', 0.0, 80.0)
+    msg = class_map_message(config, colors, Header(frame_id='cam'), 0.3, unlabeled_id(np.uint8),
+                            'model.pth', 0.0, 80.0)
     assert [(c.class_id, c.class_name) for c in msg.class_map] == list(
         enumerate(config.class_names))
     assert (msg.class_map[2].r, msg.class_map[2].g, msg.class_map[2].b) == config.class_colors[2]
-    assert msg.unlabeled_id == 255 and label_info.unlabeled_id(np.uint16) == 65535
+    assert msg.unlabeled_id == 255 and unlabeled_id(np.uint16) == 65535
     assert msg.threshold == pytest.approx(0.3) and msg.max_depth_m == 80.0
-    assert label_info.model_name('') == 'bundled default model'
+    assert model_name('') == 'bundled default model'
 
 
 def test_qos_profiles():

@@ -9,8 +9,8 @@ pytest.importorskip('rclpy', reason='rclpy is not installed')
 from rclpy.serialization import deserialize_message, serialize_message  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
-from hydranet_ros.node.conversions import array_to_image, image_to_array  # noqa: E402
-from hydranet_ros.node.serialized_image import (SerializedImage,  # noqa: E402
+from hydranet_ros.node.messages import array_to_image, image_to_array  # noqa: E402
+from hydranet_ros.node.messages import (SerializedImage,  # noqa: E402
                                                 SerializedImageError, serialize_image)
 
 ENCODINGS = ('rgb8', 'bgr8', 'mono8', 'rgba8', '16UC1', '32FC1', 'yuv422', '')

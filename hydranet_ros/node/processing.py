@@ -1,0 +1,316 @@
+"""Processing frames: the inference thread, the optional publishing thread, and their timing.
+
+The inference thread takes the newest frame from the camera input, decodes it and runs the
+network; the rest (decoding the network's outputs, building and publishing messages) runs on
+the same thread, or, when pipelining, on the publishing thread while the network runs the next
+frame. Every frame ends counted: published, dropped, skipped, rejected or failed.
+"""
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, Optional, TypeVar
+
+import numpy as np
+
+from ..engine import ImageFormatError, InferenceEngine
+from ..engine.memory import release_unused_heap
+from ..engine.prediction import NetworkOutputs
+from .camera_input import ReceivedFrame
+from .diagnostics import FrameTimes, NodeStatistics
+from .engine_holder import is_out_of_memory, pipelined, release_memory
+from .input_checks import ENCODING, OUT_OF_MEMORY, UNDECODABLE
+from .outputs import OutputFrame, limit_outputs
+
+Item = TypeVar('Item')
+POLL_PERIOD_S = 0.5
+STOP_TIMEOUT_S = 30.0
+WARNING_THROTTLE_S = 10.0
+MS_PER_S = 1000.0
+
+
+class Worker(Generic[Item]):
+    """Run ``process(item)`` on a background thread for each item ``next_item`` returns.
+
+    ``next_item(timeout_s)`` waits up to ``timeout_s`` for the next item (None if there is
+    none); ``wake()`` must make a waiting ``next_item`` return early. ``on_error`` receives
+    unexpected exceptions; the thread keeps running.
+    """
+
+    def __init__(self, next_item: Callable[[float], Optional[Item]],
+                 process: Callable[[Item], None], on_error: Callable[[BaseException], None],
+                 wake: Callable[[], Any], name: str) -> None:
+        self._next_item = next_item
+        self._process = process
+        self._on_error = on_error
+        self._wake = wake
+        self._name = name
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        """Start the thread (no-op if it runs)."""
+        if self.running:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> bool:
+        """Stop after the item in progress; return False if the thread did not end in time."""
+        self._stop.set()
+        self._wake()
+        if self._thread is None:
+            return True
+        self._thread.join(timeout_s)
+        stopped = not self._thread.is_alive()
+        if stopped:
+            self._thread = None
+        return stopped
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item = self._next_item(POLL_PERIOD_S)
+            except Exception as error:  # e.g. the context shut down under the wait
+                self._on_error(error)
+                self._stop.wait(POLL_PERIOD_S)
+                continue
+            if item is None or self._stop.is_set():
+                continue
+            try:
+                self._process(item)
+            except Exception as error:  # the thread must survive any frame
+                self._on_error(error)
+
+
+class Handoff(Generic[Item]):
+    """Pass items one at a time between two threads; the giver waits while one is pending."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._item: Optional[Item] = None
+        self._closed = False
+
+    def put(self, item: Item) -> bool:
+        """Wait until the previous item was taken, then leave ``item``; False once closed."""
+        with self._condition:
+            self._condition.wait_for(lambda: self._item is None or self._closed)
+            if self._closed:
+                return False
+            self._item = item
+            self._condition.notify_all()
+        return True
+
+    def take(self, timeout_s: Optional[float] = None) -> Optional[Item]:
+        """Wait for an item and remove it; None on timeout or once closed."""
+        with self._condition:
+            self._condition.wait_for(lambda: self._item is not None or self._closed, timeout_s)
+            if self._closed or self._item is None:
+                return None
+            item, self._item = self._item, None
+            self._condition.notify_all()
+            return item
+
+    def close(self) -> bool:
+        """Wake both sides; later calls fail until ``reopen``. Return whether an item was lost."""
+        with self._condition:
+            self._closed = True
+            lost, self._item = self._item is not None, None
+            self._condition.notify_all()
+        return lost
+
+    def reopen(self) -> None:
+        """Accept items again after ``close``."""
+        with self._condition:
+            self._closed = False
+
+
+@dataclass
+class FrameInFlight:
+    """A frame whose network has run, on its way to the outputs.
+
+    Times are ``time.perf_counter`` seconds; ``waited_s`` is how long the frame waited for
+    the inference thread (it arrived while the previous frame held it) and ``period_ms`` the
+    time between the starts of the two frames (None when the inference thread was idle).
+    """
+
+    frame: ReceivedFrame
+    engine: InferenceEngine
+    rgb: np.ndarray
+    network: NetworkOutputs
+    start_s: float
+    decode_ms: float
+    network_ms: float
+    network_end_s: float
+    waited_s: float
+    period_ms: Optional[float]
+
+
+class FrameProcessor:
+    """Runs the engine on camera frames and hands the results to the camera's outputs.
+
+    ``context`` is the node: it provides ``settings``, ``engines`` (the engine holder),
+    ``outputs_of(camera)``, ``is_active()``, ``frame_id_changed(camera, frame_id)``, the
+    logger and the clock.
+    """
+
+    def __init__(self, context, stats: NodeStatistics,
+                 next_frame: Callable[[float], Optional[ReceivedFrame]],
+                 wake: Callable[[], None]) -> None:
+        self._context = context
+        self._stats = stats
+        self._handoff: Handoff[FrameInFlight] = Handoff()
+        self._inference = Worker(next_frame, self._process_frame, self.on_error, wake,
+                                 name='inference')
+        self._publishing = Worker(self._handoff.take, self._finish_frame, self.on_error,
+                                  self._handoff.close, name='publishing')
+        self._previous_start_s: Optional[float] = None
+        self._previous_end_s: Optional[float] = None
+        self._last_image_size: Optional[tuple] = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the inference thread runs."""
+        return self._inference.running
+
+    @property
+    def last_image_size(self) -> Optional[tuple]:
+        """(height, width) of the last processed image, for warming up a new engine."""
+        return self._last_image_size
+
+    def start(self) -> None:
+        """Start both threads."""
+        self._previous_start_s = self._previous_end_s = None
+        self._handoff.reopen()
+        self._publishing.start()
+        self._inference.start()
+
+    def stop(self) -> bool:
+        """Stop after the frame in progress; return False if a thread did not end in time."""
+        stopped = self._inference.stop()
+        if self._handoff.close():
+            self._stats.frame_dropped()
+        return self._publishing.stop() and stopped
+
+    def _process_frame(self, frame: ReceivedFrame) -> None:
+        """Decode the frame and run the network; finish it here or on the publishing thread."""
+        context = self._context
+        start_s = time.perf_counter()
+        settings, engine = context.settings, context.engines.engine
+        outputs = context.outputs_of(frame.camera)
+        if engine is None or outputs is None or not context.is_active():
+            self._stats.frame_dropped()
+            return
+        if settings.skip_without_subscribers and not outputs.any_subscribed():
+            self._stats.frame_skipped()
+            return
+        try:
+            rgb = frame.decode_rgb()
+        except (ImageFormatError, ValueError) as error:
+            frame.camera.reject(frame, UNDECODABLE if frame.compressed else ENCODING,
+                                str(error))
+            return
+        network_start_s = time.perf_counter()
+        try:
+            network = engine.run_network(rgb, 'rgb8')
+        except Exception as error:  # one bad frame must not stop the stream
+            self._failed(frame, engine, error)
+            return
+        network_end_s = time.perf_counter()
+        waited_s, period_ms = 0.0, None
+        if self._previous_end_s is not None and frame.received_s < self._previous_end_s:
+            # The frame arrived while the previous one held this thread: the network is the limit.
+            waited_s = self._previous_end_s - frame.received_s
+            period_ms = (start_s - self._previous_start_s) * MS_PER_S
+        in_flight = FrameInFlight(
+            frame=frame, engine=engine, rgb=rgb, network=network, start_s=start_s,
+            decode_ms=(network_start_s - start_s) * MS_PER_S,
+            network_ms=(network_end_s - network_start_s) * MS_PER_S,
+            network_end_s=network_end_s, waited_s=waited_s, period_ms=period_ms)
+        if not pipelined(settings.pipeline, engine):
+            self._finish_frame(in_flight)
+        elif not self._handoff.put(in_flight):  # deactivated meanwhile
+            self._stats.frame_dropped()
+        self._previous_start_s, self._previous_end_s = start_s, time.perf_counter()
+
+    def _finish_frame(self, in_flight: FrameInFlight) -> None:
+        """Decode the network's outputs and publish them."""
+        finish_start_s = time.perf_counter()
+        frame, engine, rgb = in_flight.frame, in_flight.engine, in_flight.rgb
+        context = self._context
+        settings = context.settings
+        outputs = context.outputs_of(frame.camera)
+        if outputs is None:
+            self._stats.frame_dropped()
+            return
+        try:
+            prediction = engine.finish(in_flight.network, with_overlay=False)[0]
+        except Exception as error:
+            self._failed(frame, engine, error)
+            return
+        inference_ms = in_flight.network_ms + (time.perf_counter() - finish_start_s) * MS_PER_S
+        height, width = rgb.shape[:2]
+        if self._last_image_size != (height, width):
+            release_unused_heap()  # a new size may have built (exported) a network for it
+        self._last_image_size = (height, width)
+        header = frame.header
+        if outputs.frame_id_changed(header.frame_id):
+            context.publish_label_info(outputs)
+        limit_outputs(prediction, settings)
+        info = outputs.camera_info_for(frame.camera.camera_info, header, width, height)
+        if info is None:
+            frame.camera.warn_missing_camera_info()
+        publish_start_s = time.perf_counter()
+        outputs.publish(OutputFrame(header=header, rgb=rgb, prediction=prediction,
+                                    camera_info=info, settings=settings, colors=engine.colors,
+                                    width=width, height=height))
+        end_s = time.perf_counter()
+        self._record_times(in_flight, finish_start_s, end_s, inference_ms,
+                           (end_s - publish_start_s) * MS_PER_S)
+
+    def _record_times(self, in_flight: FrameInFlight, finish_start_s: float, end_s: float,
+                      inference_ms: float, publish_ms: float) -> None:
+        frame = in_flight.frame
+        # Waiting for the inference thread, and for the publishing thread to finish the
+        # previous frame, is the pipeline's limit, not this frame's overhead.
+        waited_s = in_flight.waited_s + (finish_start_s - in_flight.network_end_s)
+        receive_to_publish_ms = (end_s - frame.received_s) * MS_PER_S
+        stamp = frame.header.stamp
+        now_ns = self._context.get_clock().now().nanoseconds
+        stamp_to_publish_ms = (now_ns - (stamp.sec * 10**9 + stamp.nanosec)) / 1e6
+        self._stats.frame_published(end_s, FrameTimes(
+            inference_ms=inference_ms, receive_to_publish_ms=receive_to_publish_ms,
+            overhead_ms=receive_to_publish_ms - inference_ms - waited_s * MS_PER_S,
+            stamp_to_publish_ms=stamp_to_publish_ms,
+            frame_age_ms=(in_flight.start_s - frame.received_s) * MS_PER_S,
+            period_ms=in_flight.period_ms, take_ms=frame.take_ms, decode_ms=in_flight.decode_ms,
+            publish_ms=publish_ms))
+
+    def _failed(self, frame: Optional[ReceivedFrame], engine: Optional[InferenceEngine],
+                error: BaseException) -> None:
+        if is_out_of_memory(error):
+            release_memory(engine.device if engine is not None else None)
+            size = ''
+            if frame is not None and not frame.compressed:
+                size = f'{frame.msg.width}x{frame.msg.height} '
+            reason = (f'out of memory while processing this {size}frame '
+                      f'({type(error).__name__}: {str(error).strip()[:200]}); lower '
+                      f'max_input_pixels or set inference_width/inference_height to bound the '
+                      f'network input')
+            if frame is not None:
+                frame.camera.reject(frame, OUT_OF_MEMORY, reason, verb='could not process an')
+            else:
+                self._context.reject_unattributed(OUT_OF_MEMORY, reason)
+            return
+        self._stats.frame_failed()
+        self._context.get_logger().error(f'inference failed: {type(error).__name__}: {error}',
+                                         throttle_duration_sec=WARNING_THROTTLE_S)
+
+    def on_error(self, error: BaseException) -> None:
+        """Count and log an error of a thread that is not tied to one frame."""
+        self._failed(None, self._context.engines.engine, error)
