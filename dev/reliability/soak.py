@@ -97,7 +97,7 @@ class Camera:
         from rclpy.qos import qos_profile_sensor_data
         from sensor_msgs.msg import CameraInfo
 
-        from hydranet_ros.node.conversions import array_to_image
+        from hydranet_ros.node.messages import array_to_image
         self.image_msg = array_to_image(rgb, 'rgb8')
         self.image_msg.header.frame_id = FRAME_ID
         height, width = rgb.shape[:2]

@@ -10,7 +10,7 @@ pytest.importorskip('rclpy', reason='rclpy is not installed: the node tests need
                                     '(pip install -r requirements-ros.txt or a ROS install)')
 pytest.importorskip('psutil', reason='the soak samples the node memory with psutil')
 
-from hydranet_ros.node.transport_gaps import SequenceGaps  # noqa: E402
+from hydranet_ros.node.camera_input import SequenceGaps  # noqa: E402
 from dev.reliability.report import soak_section  # noqa: E402
 from dev.reliability.soak import parse_args, run_soak  # noqa: E402
 
