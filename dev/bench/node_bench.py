@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -40,9 +41,10 @@ import numpy as np
 import cv2
 
 from hydranet_ros.tools.node_processes import (DEMO_SOURCE_MODULE, Listener, NODE_MODULE,
-                                               PACKAGE_DIR, REPO_ROOT, node_arguments,
-                                               ros_environment, start, stop, wait_for)
+                                               PACKAGE_DIR, node_arguments, ros_environment,
+                                               start, stop, wait_for)
 
+CHECKOUT_DIR = Path(__file__).resolve().parents[2]
 SAMPLE = PACKAGE_DIR / 'assets' / 'samples' / 'nyud_000464.png'
 NODE_NAME = 'hydranet_bench_node'
 INPUT_RATE_HZ = 30.0
@@ -104,7 +106,7 @@ class BareEngine:
                    '--image', args.image]
         if args.model:
             command += ['--model', os.path.abspath(args.model)]
-        self.process = subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdin=subprocess.PIPE,
+        self.process = subprocess.Popen(command, env=env, cwd=CHECKOUT_DIR, stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, text=True)
         if self._read_line() != READY:
             raise RuntimeError('the bare engine process did not start')

@@ -4,8 +4,6 @@ The node publishes its class map once on a transient-local topic; a bag keeps it
 (again when the camera frame changes) on a connection whose offered QoS is transient local, so
 that ``ros2 bag play`` serves it to late subscribers as the node does.
 """
-import os
-import sys
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -16,6 +14,7 @@ from rosbags.typesys.store import Typestore
 
 from ..engine.class_map import class_name, unlabeled_id
 from ..model import HydraNetConfig
+from ..share import share_directories
 
 LABEL_INFO_TYPE = 'hydranet_ros/msg/LabelInfo'
 CLASS_TYPE = 'hydranet_ros/msg/SegmentationClass'
@@ -28,12 +27,9 @@ LATCHED_QOS = Qos(history=QosHistory.KEEP_LAST, depth=1, reliability=QosReliabil
 
 
 def message_directories() -> Iterator[Path]:
-    """Yield where this package's .msg files may be: installed prefixes, then the sources."""
-    yield Path(sys.prefix) / 'share' / 'hydranet_ros' / 'msg'
-    for prefix in os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep):
-        if prefix:
-            yield Path(prefix) / 'share' / 'hydranet_ros' / 'msg'
-    yield Path(__file__).resolve().parents[2] / 'msg'
+    """Yield where this package's .msg files may be: its share directories, in order."""
+    for directory in share_directories():
+        yield directory / 'msg'
 
 
 def register_label_info(store: Typestore) -> bool:

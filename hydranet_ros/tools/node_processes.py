@@ -1,7 +1,8 @@
 """Running hydranet_node and the demo camera as processes on a private ROS domain, for tools.
 
 ``ros_environment`` gives child processes (and this one) a domain of their own, logs in a
-chosen folder and the shipped Fast DDS profile; ``start``/``stop`` run a module as a process
+chosen folder and the shipped Fast DDS profile (both shipped files come from the package's
+share directory, so this works from any folder); ``start``/``stop`` run a module as a process
 with its output in a log file; ``Listener`` is a node in this process, spun in the background,
 that calls back for each message of the topics it is given.
 """
@@ -16,11 +17,13 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from ..launch_support import PROFILE_VARIABLES, profile_environment, profile_variables
+from ..share import share_path, ShareFileError
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
-REPO_ROOT = PACKAGE_DIR.parent
-PARAMS_FILE = REPO_ROOT / 'config' / 'hydranet.yaml'
-FASTDDS_PROFILE = REPO_ROOT / 'config' / 'fastdds_large_data.xml'
+IMPORT_ROOT = PACKAGE_DIR.parent
+"""The folder ``hydranet_ros`` imports from (a checkout or site-packages): children start there."""
+PARAMS_FILE = ('config', 'hydranet.yaml')
+FASTDDS_PROFILE = ('config', 'fastdds_large_data.xml')
 NODE_MODULE = 'hydranet_ros.node.hydranet_node'
 DEMO_SOURCE_MODULE = 'hydranet_ros.node.demo_source'
 MAX_DOMAIN_ID = 101
@@ -41,9 +44,13 @@ def ros_environment(log_dir: str, cache_dir: Optional[str] = None) -> Dict[str, 
     env['PYTHONUNBUFFERED'] = '1'
     if cache_dir:
         env['HYDRANET_CACHE_DIR'] = cache_dir
-    if FASTDDS_PROFILE.exists():
+    try:
+        profile = share_path(*FASTDDS_PROFILE)
+    except ShareFileError:
+        profile = None  # middleware defaults: large best-effort images may be lost
+    if profile is not None:
         prefixes = [sys.prefix] + env.get('AMENT_PREFIX_PATH', '').split(os.pathsep)
-        env.update(profile_environment(env, str(FASTDDS_PROFILE),
+        env.update(profile_environment(env, str(profile),
                                        profile_variables(p for p in prefixes if p)))
     for name in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_LOG_DIR', 'ROS_HOME',
                  'HYDRANET_CACHE_DIR', *PROFILE_VARIABLES):
@@ -54,7 +61,8 @@ def ros_environment(log_dir: str, cache_dir: Optional[str] = None) -> Dict[str, 
 
 def node_arguments(name: str, parameters: Dict[str, object]) -> List[str]:
     """Return ``--ros-args`` for hydranet_node: the shipped parameters file plus overrides."""
-    args = ['--ros-args', '-r', f'__node:={name}', '--params-file', str(PARAMS_FILE)]
+    args = ['--ros-args', '-r', f'__node:={name}', '--params-file',
+            str(share_path(*PARAMS_FILE))]
     for key, value in parameters.items():
         text = str(value).lower() if isinstance(value, bool) else str(value)
         args += ['-p', f'{key}:={text}']
@@ -65,7 +73,7 @@ def start(module: str, args: List[str], env: Dict[str, str], log_path: str) -> s
     """Start ``python -m module args``; stdout and stderr go to log_path."""
     os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
     with open(log_path, 'w') as log:
-        return subprocess.Popen([sys.executable, '-m', module, *args], env=env, cwd=REPO_ROOT,
+        return subprocess.Popen([sys.executable, '-m', module, *args], env=env, cwd=IMPORT_ROOT,
                                 stdout=log, stderr=subprocess.STDOUT)
 
 
