@@ -1,7 +1,6 @@
 """Class names, colours and label conventions of the datasets this package reads."""
-from hydranet_ros.model.presets import (KITTI6_CLASS_COLORS, KITTI6_CLASS_NAMES,
-                                        KITTI_MAX_DEPTH_M, NYUD40_CLASS_COLORS,
-                                        NYUD40_CLASS_NAMES, NYUD_MAX_DEPTH_M)
+from ..model.presets import (KITTI6_CLASS_COLORS, KITTI6_CLASS_NAMES, KITTI_MAX_DEPTH_M,
+                             NYUD40_CLASS_COLORS, NYUD40_CLASS_NAMES, NYUD_MAX_DEPTH_M)
 
 __all__ = [
     'BUILDING', 'CAR', 'IGNORE_INDEX', 'KITTI6_CLASS_COLORS', 'KITTI6_CLASS_NAMES',

@@ -27,13 +27,16 @@ An optional ``<split>.txt`` in ``root`` lists the stems to use (one per line).
       max_depth_m: 80.0          # optional, default 80
 """
 import os
+from typing import Iterable, List, Optional, Protocol, Sequence, Tuple
 
 import cv2
 import numpy as np
 import yaml
 
-from hydranet_ros.data import classes
-from hydranet_ros.data.sample import Sample
+from . import classes
+from .sample import Sample, SampleSource
+
+Color = Tuple[int, int, int]
 
 DATASET_KINDS = ('scenes', 'nyud', 'kitti', 'folder')
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.ppm', '.bmp')
@@ -43,7 +46,23 @@ FOLDER_DEFAULT_MAX_DEPTH_M = 80.0
 CLASSES_FILE = 'classes.yaml'
 
 
-def read_rgb(path):
+class Dataset(SampleSource, Protocol):
+    """A source of samples that names its classes and the depth range it covers."""
+
+    @property
+    def class_names(self) -> Tuple[str, ...]:
+        """Return the class names, in label id order."""
+
+    @property
+    def class_colors(self) -> Tuple[Color, ...]:
+        """Return the (r, g, b) colour of each class."""
+
+    @property
+    def max_depth_m(self) -> float:
+        """Return the largest depth the annotations hold, in metres."""
+
+
+def read_rgb(path: str) -> np.ndarray:
     """Read a picture as (H, W, 3) uint8 RGB; raise FileNotFoundError with the path."""
     image = cv2.imread(path, cv2.IMREAD_COLOR)
     if image is None:
@@ -51,7 +70,7 @@ def read_rgb(path):
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def read_depth_png(path, scale):
+def read_depth_png(path: str, scale: float) -> np.ndarray:
     """Read a uint16 depth PNG and return float32 metres (value / scale), NaN where 0."""
     raw = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if raw is None:
@@ -64,7 +83,7 @@ def read_depth_png(path, scale):
     return depth
 
 
-def read_depth_npy(path):
+def read_depth_npy(path: str) -> np.ndarray:
     """Read float metres from ``.npy``; NaN where not finite or not positive."""
     depth = np.load(path).astype(np.float32)
     if depth.ndim != 2:
@@ -73,7 +92,7 @@ def read_depth_npy(path):
     return depth
 
 
-def read_label_ids(path):
+def read_label_ids(path: str) -> np.ndarray:
     """Read a single-channel uint8 label PNG."""
     labels = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if labels is None:
@@ -84,7 +103,8 @@ def read_label_ids(path):
     return labels.astype(np.uint8)
 
 
-def colors_to_ids(rgb, colors, ignore_index=classes.IGNORE_INDEX):
+def colors_to_ids(rgb: np.ndarray, colors: Sequence[Color],
+                  ignore_index: int = classes.IGNORE_INDEX) -> np.ndarray:
     """Map an (H, W, 3) colour-coded label picture to ids; unknown colours become ignored."""
     codes = (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[
         ..., 2]
@@ -94,25 +114,28 @@ def colors_to_ids(rgb, colors, ignore_index=classes.IGNORE_INDEX):
     return labels
 
 
-def _split_dir(root, split):
+def _split_dir(root: str, split: str) -> str:
+    """Return ``root/split`` if that directory exists, else ``root``."""
     candidate = os.path.join(root, split) if split else root
     return candidate if split and os.path.isdir(candidate) else root
 
 
-def _first_existing(paths):
+def _first_existing(paths: Iterable[str]) -> Optional[str]:
+    """Return the first path that exists, or None."""
     return next((path for path in paths if os.path.exists(path)), None)
 
 
 class PairedFileDataset:
     """Frames stored as picture + optional depth + optional labels files (see module doc)."""
 
-    class_names = ()
-    class_colors = ()
+    class_names: Tuple[str, ...] = ()
+    class_colors: Tuple[Color, ...] = ()
     max_depth_m = 80.0
     depth_scale = 1.0
     """Depth PNG value per metre."""
 
-    def __init__(self, root, split='train', limit=None, depth_scale=None):
+    def __init__(self, root: str, split: str = 'train', limit: Optional[int] = None,
+                 depth_scale: Optional[float] = None) -> None:
         if depth_scale is not None:
             self.depth_scale = float(depth_scale)
         if not os.path.isdir(root):
@@ -126,7 +149,8 @@ class PairedFileDataset:
             raise FileNotFoundError(f'no pictures found in {self.directory!r} (expected rgb/ '
                                     f'or <stem>.png files; see docs/training.md)')
 
-    def _stems(self, split):
+    def _stems(self, split: str) -> List[str]:
+        """Return the frame stems: from ``<split>.txt`` if it exists, else the pictures found."""
         listing = os.path.join(self.root, f'{split}.txt') if split else ''
         if listing and os.path.exists(listing):
             with open(listing) as handle:
@@ -138,7 +162,9 @@ class PairedFileDataset:
                 if name.lower().endswith(IMAGE_EXTENSIONS)
                 and not name.startswith(('depth_gt_', 'segm_gt_', 'norm_gt_'))]
 
-    def _path(self, kind, stem, extensions=IMAGE_EXTENSIONS):
+    def _path(self, kind: str, stem: str,
+              extensions: Tuple[str, ...] = IMAGE_EXTENSIONS) -> Optional[str]:
+        """Return the file of ``kind`` ('rgb', 'depth', 'labels') for ``stem`` in either layout."""
         folder = {'rgb': 'rgb', 'depth': 'depth', 'labels': 'labels'}[kind]
         prefix = {'rgb': '', 'depth': 'depth_gt_', 'labels': 'segm_gt_'}[kind]
         candidates = []
@@ -147,11 +173,11 @@ class PairedFileDataset:
             candidates.append(os.path.join(self.directory, prefix + stem + extension))
         return _first_existing(candidates)
 
-    def __len__(self):
+    def __len__(self) -> int:
         """Return the number of frames."""
         return len(self.stems)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> Sample:
         """Return frame ``index`` as a :class:`Sample` (missing annotations are None)."""
         stem = self.stems[index]
         rgb_path = self._path('rgb', stem)
@@ -164,11 +190,11 @@ class PairedFileDataset:
         labels = self.read_labels(labels_path) if labels_path else None
         return Sample(image, depth, labels, name=stem)
 
-    def read_depth(self, path):
+    def read_depth(self, path: str) -> np.ndarray:
         """Return metres (NaN unknown)."""
         raise NotImplementedError
 
-    def read_labels(self, path):
+    def read_labels(self, path: str) -> np.ndarray:
         """Return uint8 ids (255 ignored)."""
         raise NotImplementedError
 
@@ -181,11 +207,11 @@ class NYUDv2Dataset(PairedFileDataset):
     max_depth_m = classes.NYUD_MAX_DEPTH_M
     depth_scale = classes.NYUD_DEPTH_SCALE
 
-    def read_depth(self, path):
+    def read_depth(self, path: str) -> np.ndarray:
         """Return metres from a uint16 PNG (value / 5000)."""
         return read_depth_png(path, self.depth_scale)
 
-    def read_labels(self, path):
+    def read_labels(self, path: str) -> np.ndarray:
         """Return ids 0..39 (255 ignored)."""
         labels = read_label_ids(path)
         labels[labels >= len(self.class_names)] = classes.IGNORE_INDEX
@@ -200,11 +226,11 @@ class KITTIDataset(PairedFileDataset):
     max_depth_m = classes.KITTI_MAX_DEPTH_M
     depth_scale = classes.KITTI_DEPTH_SCALE
 
-    def read_depth(self, path):
+    def read_depth(self, path: str) -> np.ndarray:
         """Return metres from a uint16 PNG (value / 256 unless another scale is given)."""
         return read_depth_png(path, self.depth_scale)
 
-    def read_labels(self, path):
+    def read_labels(self, path: str) -> np.ndarray:
         """Return ids 0..5 from an id PNG or a colour-coded PNG (other colours ignored)."""
         raw = cv2.imread(path, cv2.IMREAD_UNCHANGED)
         if raw is None:
@@ -222,7 +248,8 @@ class FolderDataset(PairedFileDataset):
 
     depth_scale = FOLDER_DEPTH_SCALE
 
-    def __init__(self, root, split='train', limit=None, depth_scale=None):
+    def __init__(self, root: str, split: str = 'train', limit: Optional[int] = None,
+                 depth_scale: Optional[float] = None) -> None:
         classes_path = os.path.join(root, CLASSES_FILE)
         if not os.path.exists(classes_path):
             raise FileNotFoundError(f'{classes_path!r} is missing: the generic folder layout '
@@ -234,17 +261,17 @@ class FolderDataset(PairedFileDataset):
             raise ValueError(f'{classes_path!r} lists no classes (expected "classes: - {{name: '
                              f'..., color: [r, g, b]}}")')
         self.class_names = tuple(str(entry['name']) for entry in entries)
-        self.class_colors = tuple(tuple(int(v) for v in entry['color']) for entry in entries)
+        self.class_colors = tuple(_color(entry['color'], classes_path) for entry in entries)
         self.max_depth_m = float(description.get('max_depth_m', FOLDER_DEFAULT_MAX_DEPTH_M))
         super().__init__(root, split, limit, depth_scale)
 
-    def read_depth(self, path):
+    def read_depth(self, path: str) -> np.ndarray:
         """Return metres from a millimetre PNG or a metre .npy file."""
         if path.endswith('.npy'):
             return read_depth_npy(path)
         return read_depth_png(path, self.depth_scale)
 
-    def read_labels(self, path):
+    def read_labels(self, path: str) -> np.ndarray:
         """Return ids (values beyond the class list are ignored)."""
         labels = read_label_ids(path)
         labels[(labels >= len(self.class_names)) & (labels != classes.IGNORE_INDEX)] = \
@@ -252,23 +279,29 @@ class FolderDataset(PairedFileDataset):
         return labels
 
 
-def open_dataset(kind, root, split='train', limit=None, height=96, width=320, seed=0,
-                 depth_scale=None):
+def _color(values: Sequence[int], path: str) -> Color:
+    """Return an (r, g, b) tuple of ints from a colour listed in ``path``."""
+    if len(values) != 3:
+        raise ValueError(f'{path!r}: colour {list(values)} must have three values [r, g, b]')
+    red, green, blue = (int(v) for v in values)
+    return red, green, blue
+
+
+def open_dataset(kind: str, root: Optional[str], split: str = 'train',
+                 limit: Optional[int] = None, height: int = 96, width: int = 320, seed: int = 0,
+                 depth_scale: Optional[float] = None) -> Dataset:
     """Open a dataset by kind ('scenes', 'nyud', 'kitti', 'folder').
 
     For 'scenes', ``root/split`` is a pre-rendered split (``scene_store``); without a root the
     frames are rendered on the fly (``limit`` frames, default 1000, generator ``seed``).
     ``depth_scale`` overrides the depth PNG value per metre of the other layouts.
     """
-    from hydranet_ros.data.scene_store import SceneStoreDataset, StreetSceneDataset
+    from .scene_store import SceneStoreDataset, StreetSceneDataset
 
     if kind == 'scenes':
         if root:
-            dataset = SceneStoreDataset(os.path.join(root, split), limit)
-        else:
-            dataset = StreetSceneDataset(limit or 1000, seed, height, width)
-        dataset.max_depth_m = classes.KITTI_MAX_DEPTH_M
-        return dataset
+            return SceneStoreDataset(os.path.join(root, split), limit)
+        return StreetSceneDataset(limit or 1000, seed, height, width)
     if not root:
         raise ValueError(f'--data {kind} needs --data-root')
     if kind == 'nyud':

@@ -4,7 +4,10 @@ Rays are ``origin + t * direction``; ``t`` is returned in units of the direction
 camera rays with a unit z component give ``t`` equal to the depth along the optical axis.
 Every function answers ``inf`` where a ray misses.
 """
+from typing import Tuple
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 MIN_HIT_DISTANCE = 1e-4
 """Hits closer than this (in units of t) are ignored, so shadow rays do not hit their origin."""
@@ -12,12 +15,13 @@ MIN_HIT_DISTANCE = 1e-4
 _TINY_DIRECTION = 1e-12
 
 
-def _safe_directions(directions):
+def _safe_directions(directions: np.ndarray) -> np.ndarray:
     """Replace exactly-zero direction components so the slab test never computes 0 * inf."""
     return np.where(directions == 0.0, _TINY_DIRECTION, directions)
 
 
-def intersect_box(origins, directions, box_min, box_max):
+def intersect_box(origins: ArrayLike, directions: np.ndarray, box_min: ArrayLike,
+                  box_max: ArrayLike) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Intersect rays with one axis-aligned box.
 
     Args:
@@ -45,7 +49,8 @@ def intersect_box(origins, directions, box_min, box_max):
     return t, axis, sign
 
 
-def intersect_sphere(origins, directions, center, radius):
+def intersect_sphere(origins: np.ndarray, directions: np.ndarray, center: ArrayLike,
+                     radius: float) -> np.ndarray:
     """Intersect rays with a sphere seen from outside; returns t (inf on a miss)."""
     offset = origins - np.asarray(center)
     a = np.einsum('...i,...i->...', directions, directions)
@@ -58,7 +63,8 @@ def intersect_sphere(origins, directions, center, radius):
     return np.where(hit, t, np.inf)
 
 
-def intersect_horizontal_plane(origins, directions, plane_y):
+def intersect_horizontal_plane(origins: np.ndarray, directions: np.ndarray,
+                               plane_y: float) -> np.ndarray:
     """Intersect rays with the plane y = plane_y from above (y points down); inf on a miss."""
     dy = directions[..., 1]
     with np.errstate(divide='ignore', invalid='ignore'):
@@ -67,7 +73,8 @@ def intersect_horizontal_plane(origins, directions, plane_y):
     return np.where(hit, t, np.inf)
 
 
-def box_blocks(origins, direction, box_min, box_max):
+def box_blocks(origins: np.ndarray, direction: np.ndarray, box_min: np.ndarray,
+               box_max: np.ndarray) -> np.ndarray:
     """Return whether rays from ``origins`` (N, 3) along one ``direction`` (3,) hit the box.
 
     A faster, boolean-only slab test for shadow rays.

@@ -1,6 +1,6 @@
 """One training or evaluation sample: a picture and whichever annotations it carries."""
 from dataclasses import dataclass, replace
-from typing import Optional
+from typing import Any, Optional, Protocol
 
 import numpy as np
 
@@ -23,7 +23,7 @@ class Sample:
     labels: Optional[np.ndarray] = None
     name: str = ''
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         """Check that the annotations have the picture's size."""
         size = self.image.shape[:2]
         if self.image.ndim != 3 or self.image.shape[2] != 3:
@@ -35,6 +35,16 @@ class Sample:
                 raise ValueError(f'sample {self.name!r}: {key} is {value.shape[:2]}, image is '
                                  f'{size}; annotations must match the picture')
 
-    def with_(self, **changes):
+    def with_(self, **changes: Any) -> 'Sample':
         """Return a copy with some fields replaced."""
         return replace(self, **changes)
+
+
+class SampleSource(Protocol):
+    """What the datasets of this package are: a sized, indexable source of samples."""
+
+    def __len__(self) -> int:
+        """Return the number of samples."""
+
+    def __getitem__(self, index: int) -> Sample:
+        """Return sample ``index``."""

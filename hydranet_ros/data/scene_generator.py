@@ -11,12 +11,19 @@ white balance and sensor noise, so that colour alone does not give away the clas
 ``StreetSceneGenerator(seed, height, width).render(index)`` is deterministic in (seed, index).
 """
 from dataclasses import dataclass, field
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from hydranet_ros.data import classes
-from hydranet_ros.data.raycast import (box_blocks, intersect_box, intersect_horizontal_plane,
-                                       intersect_sphere)
+from . import classes
+from .raycast import box_blocks, intersect_box, intersect_horizontal_plane, intersect_sphere
+
+Color = Tuple[float, ...]
+"""An (r, g, b) colour, each in [0, 1]."""
+Range = Sequence[float]
+"""A (min, max) interval in metres along one axis."""
+Rect = Tuple[int, int, int, int]
+"""A pixel rectangle (first row, end row, first column, end column)."""
 
 CAMERA_HEIGHT_M = 1.65
 """Camera height above the road, as on the KITTI recording car."""
@@ -59,26 +66,28 @@ class Scene:
 class Primitive:
     """An axis-aligned box (``size`` has 3 entries) or a sphere (``size`` has 1: the radius)."""
 
-    center: tuple
-    size: tuple
+    center: Tuple[float, ...]
+    size: Tuple[float, ...]
     class_id: int
     material: int
-    albedo: tuple = (0.5, 0.5, 0.5)
-    params: tuple = (0.0, 0.0, 0.0, 0.0)
+    albedo: Color = (0.5, 0.5, 0.5)
+    params: Tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
 
     @property
-    def is_sphere(self):
+    def is_sphere(self) -> bool:
         """Whether this primitive is a sphere."""
         return len(self.size) == 1
 
-    def bounds(self):
+    def bounds(self) -> Tuple[np.ndarray, np.ndarray]:
         """Return (min corner, max corner) of the primitive's bounding box."""
         center = np.asarray(self.center, dtype=np.float64)
         half = np.asarray(self.size, dtype=np.float64) * (1.0 if self.is_sphere else 0.5)
         return center - half, center + half
 
 
-def box(x_range, y_range, z_range, class_id, material, albedo=(0.5, 0.5, 0.5), params=None):
+def box(x_range: Range, y_range: Range, z_range: Range, class_id: int, material: int,
+        albedo: Color = (0.5, 0.5, 0.5),
+        params: Optional[Sequence[float]] = None) -> 'Primitive':
     """Build a box primitive from (min, max) ranges along x, y and z."""
     lo = np.array([x_range[0], y_range[0], z_range[0]], dtype=np.float64)
     hi = np.array([x_range[1], y_range[1], z_range[1]], dtype=np.float64)
@@ -90,15 +99,15 @@ def box(x_range, y_range, z_range, class_id, material, albedo=(0.5, 0.5, 0.5), p
 class Lighting:
     """Sun, sky and camera response of one scene (colours are linear RGB)."""
 
-    sun_direction: tuple = (0.3, -0.8, 0.5)
-    sun_color: tuple = (1.0, 0.95, 0.9)
-    ambient_color: tuple = (0.45, 0.5, 0.6)
-    sky_horizon: tuple = (0.75, 0.82, 0.9)
-    sky_zenith: tuple = (0.25, 0.45, 0.85)
+    sun_direction: Tuple[float, ...] = (0.3, -0.8, 0.5)
+    sun_color: Color = (1.0, 0.95, 0.9)
+    ambient_color: Color = (0.45, 0.5, 0.6)
+    sky_horizon: Color = (0.75, 0.82, 0.9)
+    sky_zenith: Color = (0.25, 0.45, 0.85)
     cloud_cover: float = 0.3
     haze_distance_m: float = 400.0
     exposure: float = 1.0
-    white_balance: tuple = (1.0, 1.0, 1.0)
+    white_balance: Tuple[float, ...] = (1.0, 1.0, 1.0)
     noise_sigma: float = 2.0
     shadows: bool = True
 
@@ -107,15 +116,15 @@ class Lighting:
 class StreetLayout:
     """Everything needed to render one scene: the geometry, the road and the lighting."""
 
-    primitives: list = field(default_factory=list)
+    primitives: List[Primitive] = field(default_factory=list)
     road: bool = True
-    road_albedo: tuple = (0.3, 0.3, 0.3)
-    lane_lines_x: tuple = ()
+    road_albedo: Color = (0.3, 0.3, 0.3)
+    lane_lines_x: Tuple[float, ...] = ()
     dash_period_m: float = 8.0
     lighting: Lighting = field(default_factory=Lighting)
 
 
-def _noise_texture(rng, smoothness):
+def _noise_texture(rng: np.random.Generator, smoothness: float) -> np.ndarray:
     """Return a tileable (TEXTURE_SIZE, TEXTURE_SIZE) noise with zero mean and unit deviation."""
     frequencies = np.fft.fftfreq(TEXTURE_SIZE)
     radius = np.hypot(frequencies[:, None], frequencies[None, :])
@@ -126,7 +135,8 @@ def _noise_texture(rng, smoothness):
     return (texture / texture.std()).astype(np.float32)
 
 
-def _lookup(texture, u, v, texels_per_metre):
+def _lookup(texture: np.ndarray, u: np.ndarray, v: np.ndarray,
+            texels_per_metre: float) -> np.ndarray:
     """Sample a tileable texture at world coordinates (u, v) in metres (nearest texel)."""
     mask = TEXTURE_SIZE - 1
     row = np.floor(v * texels_per_metre).astype(np.int64) & mask
@@ -134,7 +144,7 @@ def _lookup(texture, u, v, texels_per_metre):
     return texture[row, col]
 
 
-def _hsv_to_rgb(hue, saturation, value):
+def _hsv_to_rgb(hue: float, saturation: float, value: float) -> Tuple[float, float, float]:
     """Convert one HSV colour (hue in [0, 1)) to an RGB tuple in [0, 1]."""
     sector = int(hue * 6.0) % 6
     fraction = hue * 6.0 - int(hue * 6.0)
@@ -145,7 +155,7 @@ def _hsv_to_rgb(hue, saturation, value):
             (p, q, value), (t, p, value), (value, p, q)][sector]
 
 
-def _srgb_to_linear(color):
+def _srgb_to_linear(color: Iterable[float]) -> Color:
     """Convert an sRGB colour in [0, 1] to linear light."""
     return tuple(float(c) ** 2.2 for c in color)
 
@@ -163,8 +173,9 @@ class StreetSceneGenerator:
     class_names = classes.KITTI6_CLASS_NAMES
     class_colors = classes.KITTI6_CLASS_COLORS
 
-    def __init__(self, seed=0, height=128, width=416, camera_height_m=CAMERA_HEIGHT_M,
-                 focal_length_px=None):
+    def __init__(self, seed: int = 0, height: int = 128, width: int = 416,
+                 camera_height_m: float = CAMERA_HEIGHT_M,
+                 focal_length_px: Optional[float] = None) -> None:
         self.seed = int(seed)
         self.height = int(height)
         self.width = int(width)
@@ -183,13 +194,13 @@ class StreetSceneGenerator:
                                np.ones_like(cols, dtype=np.float64)], axis=-1)
 
     # ------------------------------------------------------------------ public API
-    def render(self, index):
+    def render(self, index: int) -> Scene:
         """Render scene number ``index`` (deterministic) and return a :class:`Scene`."""
         rng = np.random.default_rng([self.seed, int(index)])
         layout = self.random_layout(rng)
         return self.render_layout(layout, rng)
 
-    def random_layout(self, rng):
+    def random_layout(self, rng: np.random.Generator) -> StreetLayout:
         """Draw a random street: road, sidewalks, buildings, lawns, trees, cars and lighting."""
         ground_y = self.camera_height_m
         layout = StreetLayout(lighting=self._random_lighting(rng))
@@ -213,7 +224,8 @@ class StreetSceneGenerator:
         self._add_cars(rng, prims, left_edge, right_edge, lines, min(street_end, 90.0), ground_y)
         return layout
 
-    def render_layout(self, layout, rng=None):
+    def render_layout(self, layout: StreetLayout,
+                      rng: Optional[np.random.Generator] = None) -> Scene:
         """Ray-cast a :class:`StreetLayout` and shade it; returns a :class:`Scene`."""
         rng = rng if rng is not None else np.random.default_rng(0)
         depth, prim_index, normal = self._cast(layout)
@@ -226,7 +238,8 @@ class StreetSceneGenerator:
         return Scene(image, depth.astype(np.float32), labels, self.K.copy())
 
     # ------------------------------------------------------------------ layout
-    def _random_lighting(self, rng):
+    def _random_lighting(self, rng: np.random.Generator) -> Lighting:
+        """Draw sun, sky, haze and camera response: clear (with shadows) or overcast."""
         overcast = rng.random() < 0.3
         elevation = rng.uniform(0.25, 1.2)
         azimuth = rng.uniform(0.0, 2.0 * np.pi)
@@ -245,7 +258,7 @@ class StreetSceneGenerator:
             horizon = np.clip(zenith + rng.uniform(0.15, 0.4), 0.0, 1.0)
             sun_strength, ambient = rng.uniform(0.8, 1.4), rng.uniform(0.3, 0.55)
         ambient_color = ambient * (0.6 * np.array(_srgb_to_linear(zenith)) / max(
-            np.mean(_srgb_to_linear(zenith)), 1e-3) * 0.3 + 0.7)
+            float(np.mean(_srgb_to_linear(zenith))), 1e-3) * 0.3 + 0.7)
         return Lighting(
             sun_direction=tuple(sun), sun_color=tuple(sun_strength * sun_color),
             ambient_color=tuple(ambient_color), sky_horizon=_srgb_to_linear(horizon),
@@ -254,15 +267,18 @@ class StreetSceneGenerator:
             white_balance=tuple(rng.uniform(0.9, 1.1, 3)), noise_sigma=rng.uniform(0.5, 4.0),
             shadows=not overcast)
 
-    def _facade_albedo(self, rng):
+    def _facade_albedo(self, rng: np.random.Generator) -> Color:
+        """Draw a facade colour of any hue, mostly unsaturated."""
         hue = rng.random()
         return _srgb_to_linear(_hsv_to_rgb(hue, rng.uniform(0.05, 0.55), rng.uniform(0.3, 0.9)))
 
-    def _foliage_albedo(self, rng):
+    def _foliage_albedo(self, rng: np.random.Generator) -> Color:
+        """Draw a green (sometimes autumn brown) foliage colour."""
         hue = rng.uniform(0.16, 0.38) if rng.random() < 0.9 else rng.uniform(0.06, 0.14)
         return _srgb_to_linear(_hsv_to_rgb(hue, rng.uniform(0.35, 0.8), rng.uniform(0.25, 0.6)))
 
-    def _add_roadside(self, rng, prims, side, edge, street_end, ground_y, suburban):
+    def _add_roadside(self, rng: np.random.Generator, prims: List[Primitive], side: int,
+                      edge: float, street_end: float, ground_y: float, suburban: bool) -> None:
         """Add the sidewalk, buildings, gaps with lawns and hedges, and trees on one side.
 
         Suburban sides have lower houses, set further back, with more gaps.
@@ -305,7 +321,9 @@ class StreetSceneGenerator:
             self._add_tree(rng, prims, edge + side * rng.uniform(0.6, 1.2),
                            rng.uniform(2.0, min(street_end, 80.0)), top_y)
 
-    def _add_gap(self, rng, prims, side, facade, z_range, top_y, far_building=True):
+    def _add_gap(self, rng: np.random.Generator, prims: List[Primitive], side: int,
+                 facade: float, z_range: Tuple[float, float], top_y: float,
+                 far_building: bool = True) -> None:
         """Fill a gap between buildings with a lawn, maybe a hedge, trees or a far building."""
         lawn = self._foliage_albedo(rng)
         prims.append(box(sorted((facade, facade + side * 60.0)), (top_y - 0.03, top_y + 1.0),
@@ -327,7 +345,9 @@ class StreetSceneGenerator:
                              (rng.uniform(1.8, 4.5), rng.uniform(2.8, 3.8),
                               rng.uniform(0.3, 0.75), rng.uniform(0.3, 0.7))))
 
-    def _add_tree(self, rng, prims, x, z, ground_y):
+    def _add_tree(self, rng: np.random.Generator, prims: List[Primitive], x: float, z: float,
+                  ground_y: float) -> None:
+        """Add a trunk (box) and a crown (sphere) standing at (x, z)."""
         radius = rng.uniform(1.0, 3.2)
         trunk_h = rng.uniform(1.8, 4.0)
         trunk_w = rng.uniform(0.2, 0.45)
@@ -339,7 +359,8 @@ class StreetSceneGenerator:
         prims.append(Primitive((x, ground_y - trunk_h - radius, z), (radius,),
                                classes.VEGETATION, FOLIAGE, self._foliage_albedo(rng)))
 
-    def _add_end_building(self, rng, prims, street_end, ground_y):
+    def _add_end_building(self, rng: np.random.Generator, prims: List[Primitive],
+                          street_end: float, ground_y: float) -> None:
         """Close the street with a row of buildings across it."""
         x = -120.0
         while x < 120.0:
@@ -355,7 +376,8 @@ class StreetSceneGenerator:
                                   rng.uniform(0.3, 0.75), rng.uniform(0.3, 0.7))))
             x += width
 
-    def _car_paint(self, rng):
+    def _car_paint(self, rng: np.random.Generator) -> Color:
+        """Draw a car colour: black, grey or white about half the time, else any hue."""
         choice = rng.random()
         if choice < 0.45:
             grey = rng.choice([rng.uniform(0.03, 0.12), rng.uniform(0.4, 0.6),
@@ -364,7 +386,8 @@ class StreetSceneGenerator:
         return _srgb_to_linear(_hsv_to_rgb(rng.random(), rng.uniform(0.4, 0.95),
                                            rng.uniform(0.25, 0.9)))
 
-    def _add_car(self, rng, prims, x_center, z_near, ground_y, along_z=True):
+    def _add_car(self, rng: np.random.Generator, prims: List[Primitive], x_center: float,
+                 z_near: float, ground_y: float, along_z: bool = True) -> None:
         """Add a car (body, cabin, two axles) whose near end is at ``z_near``."""
         length = rng.uniform(3.7, 5.2)
         width = rng.uniform(1.6, 2.0)
@@ -402,7 +425,9 @@ class StreetSceneGenerator:
             prims.append(box(wx, (ground_y - 2 * wheel_r, ground_y), wz, classes.CAR, WHEEL,
                              dark))
 
-    def _add_cars(self, rng, prims, left_edge, right_edge, lane_lines, max_z, ground_y):
+    def _add_cars(self, rng: np.random.Generator, prims: List[Primitive], left_edge: float,
+                  right_edge: float, lane_lines: np.ndarray, max_z: float,
+                  ground_y: float) -> None:
         """Park cars along both curbs and put traffic in the lanes."""
         for side, edge in ((-1, left_edge), (1, right_edge)):
             if rng.random() < 0.25:
@@ -426,7 +451,8 @@ class StreetSceneGenerator:
             self._add_car(rng, prims, x, z, ground_y, along_z=rng.random() < 0.85)
 
     @staticmethod
-    def _overlaps_car(prims, x, z):
+    def _overlaps_car(prims: List[Primitive], x: float, z: float) -> bool:
+        """Return whether a car at (x, z) would overlap a car body already placed."""
         for prim in prims:
             if prim.class_id == classes.CAR and prim.material == CAR_BODY:
                 if abs(prim.center[0] - x) < 2.6 and abs(prim.center[2] - z) < 6.5:
@@ -434,7 +460,7 @@ class StreetSceneGenerator:
         return False
 
     # ------------------------------------------------------------------ ray casting
-    def _screen_rect(self, lo, hi):
+    def _screen_rect(self, lo: np.ndarray, hi: np.ndarray) -> Optional[Rect]:
         """Return the pixel rectangle (r0, r1, c0, c1) that may see the box [lo, hi]."""
         corners = np.array(np.meshgrid([lo[0], hi[0]], [lo[1], hi[1]], [lo[2], hi[2]]))
         corners = corners.reshape(3, -1)
@@ -452,7 +478,7 @@ class StreetSceneGenerator:
             return None
         return r0, r1, c0, c1
 
-    def _cast(self, layout):
+    def _cast(self, layout: StreetLayout) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return per-pixel depth (inf = sky), primitive index (0 = road, -1 = sky) and normal."""
         rays = self._rays
         origin = np.zeros(3)
@@ -488,7 +514,8 @@ class StreetSceneGenerator:
                 normal[r0:r1, c0:c1][closer] = face
         return depth, prim_index, normal
 
-    def _in_shadow(self, layout, points, sun):
+    def _in_shadow(self, layout: StreetLayout, points: np.ndarray,
+                   sun: np.ndarray) -> np.ndarray:
         """Return a boolean mask of points (N, 3) whose ray to the sun is blocked."""
         order = np.argsort(points[:, 0])
         sorted_points = points[order]
@@ -525,7 +552,9 @@ class StreetSceneGenerator:
         return result
 
     # ------------------------------------------------------------------ shading
-    def _shade(self, layout, depth, prim_index, normal, rng):
+    def _shade(self, layout: StreetLayout, depth: np.ndarray, prim_index: np.ndarray,
+               normal: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Return the (H, W, 3) uint8 picture: lit albedo, glass, haze, sky, exposure, noise."""
         light = layout.lighting
         hit = prim_index >= 0
         points = self._rays * np.where(hit, depth, 0.0)[..., None]
@@ -572,7 +601,7 @@ class StreetSceneGenerator:
         image += rng.normal(0.0, light.noise_sigma, image.shape)
         return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
-    def _sky(self, light):
+    def _sky(self, light: Lighting) -> np.ndarray:
         """Return the (H, W, 3) linear sky colour: a gradient with noise clouds."""
         rays = self._rays
         elevation = -rays[..., 1] / np.linalg.norm(rays, axis=-1)
@@ -589,8 +618,9 @@ class StreetSceneGenerator:
         cloud = np.full(3, 0.9, dtype=np.float32) * (horizon.mean() / 0.7) ** 0.5
         return (sky * (1.0 - cover[..., None]) + cloud * cover[..., None]).astype(np.float32)
 
-    def _apply_textures(self, layout, material, points, normal, params, albedo, glass,
-                        prim_index):
+    def _apply_textures(self, layout: StreetLayout, material: np.ndarray, points: np.ndarray,
+                        normal: np.ndarray, params: np.ndarray, albedo: np.ndarray,
+                        glass: np.ndarray, prim_index: np.ndarray) -> None:
         """Modulate the per-pixel albedo with each material's world-space texture."""
         x, y, z = points[..., 0], points[..., 1], points[..., 2]
         height_above = self.camera_height_m - y

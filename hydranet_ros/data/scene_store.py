@@ -8,17 +8,20 @@ than rendering during training.
 import json
 import os
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 from numpy.lib.format import open_memmap
 
-from hydranet_ros.data.sample import Sample
-from hydranet_ros.data.scene_generator import StreetSceneGenerator
+from .classes import KITTI_MAX_DEPTH_M
+from .sample import Sample
+from .scene_generator import StreetSceneGenerator
 
 META_FILE = 'meta.json'
 
 
-def _render_range(seed, height, width, root, start, stop):
+def _render_range(seed: int, height: int, width: int, root: str, start: int, stop: int) -> int:
+    """Render frames ``start``..``stop - 1`` into the split's arrays; return how many."""
     generator = StreetSceneGenerator(seed=seed, height=height, width=width)
     images = np.load(os.path.join(root, 'images.npy'), mmap_mode='r+')
     depth = np.load(os.path.join(root, 'depth.npy'), mmap_mode='r+')
@@ -32,7 +35,9 @@ def _render_range(seed, height, width, root, start, stop):
     return stop - start
 
 
-def write_scene_split(root, count, seed, height, width, workers=1, progress=None):
+def write_scene_split(root: str, count: int, seed: int, height: int, width: int,
+                      workers: int = 1,
+                      progress: Optional[Callable[[int], None]] = None) -> Dict[str, Any]:
     """Render ``count`` scenes of generator ``seed`` into directory ``root``.
 
     Args:
@@ -41,6 +46,9 @@ def write_scene_split(root, count, seed, height, width, workers=1, progress=None
         seed, height, width: generator settings.
         workers: processes rendering in parallel.
         progress: optional callable receiving the number of frames finished so far.
+
+    Returns:
+        The contents written to ``meta.json``.
     """
     os.makedirs(root, exist_ok=True)
     generator = StreetSceneGenerator(seed=seed, height=height, width=width)
@@ -68,7 +76,9 @@ def write_scene_split(root, count, seed, height, width, workers=1, progress=None
 class SceneStoreDataset:
     """Read a split written by :func:`write_scene_split` (memory-mapped, random access)."""
 
-    def __init__(self, root, limit=None):
+    max_depth_m = KITTI_MAX_DEPTH_M
+
+    def __init__(self, root: str, limit: Optional[int] = None) -> None:
         meta_path = os.path.join(root, META_FILE)
         if not os.path.exists(meta_path):
             raise FileNotFoundError(f'{root!r} is not a generated scene split (no {META_FILE}); '
@@ -83,11 +93,11 @@ class SceneStoreDataset:
         self.class_names = tuple(self.meta['class_names'])
         self.class_colors = tuple(tuple(c) for c in self.meta['class_colors'])
 
-    def __len__(self):
+    def __len__(self) -> int:
         """Return the number of frames."""
         return self.length
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> Sample:
         """Return frame ``index`` as a :class:`Sample`."""
         if not 0 <= index < self.length:
             raise IndexError(index)
@@ -98,17 +108,19 @@ class SceneStoreDataset:
 class StreetSceneDataset:
     """Render generated street scenes on demand (no disk; slower than a pre-rendered split)."""
 
-    def __init__(self, count, seed=0, height=96, width=320):
+    max_depth_m = KITTI_MAX_DEPTH_M
+
+    def __init__(self, count: int, seed: int = 0, height: int = 96, width: int = 320) -> None:
         self.generator = StreetSceneGenerator(seed=seed, height=height, width=width)
         self.length = int(count)
         self.class_names = self.generator.class_names
         self.class_colors = self.generator.class_colors
 
-    def __len__(self):
+    def __len__(self) -> int:
         """Return the number of frames."""
         return self.length
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> Sample:
         """Render frame ``index`` and return it as a :class:`Sample`."""
         if not 0 <= index < self.length:
             raise IndexError(index)

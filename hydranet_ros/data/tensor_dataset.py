@@ -1,9 +1,12 @@
 """A torch ``Dataset`` view of any sample source, with reproducible per-sample augmentation."""
+from typing import Dict, Optional, Sequence
+
 import numpy as np
 import torch
 
-from hydranet_ros.data.transforms import to_tensors
-from hydranet_ros.model import IMAGENET_MEAN, IMAGENET_STD
+from ..model import IMAGENET_MEAN, IMAGENET_STD
+from .sample import SampleSource
+from .transforms import to_tensors, Transform
 
 
 class TensorDataset(torch.utils.data.Dataset):
@@ -14,7 +17,9 @@ class TensorDataset(torch.utils.data.Dataset):
     :attr:`epoch` before iterating.
     """
 
-    def __init__(self, source, transform=None, seed=0, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    def __init__(self, source: SampleSource, transform: Optional[Transform] = None,
+                 seed: int = 0, mean: Sequence[float] = IMAGENET_MEAN,
+                 std: Sequence[float] = IMAGENET_STD) -> None:
         self.source = source
         self.transform = transform
         self.seed = int(seed)
@@ -22,11 +27,11 @@ class TensorDataset(torch.utils.data.Dataset):
         self.mean = mean
         self.std = std
 
-    def __len__(self):
+    def __len__(self) -> int:
         """Return the number of samples."""
         return len(self.source)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> Dict[str, torch.Tensor]:
         """Return sample ``index`` as a dict of tensors (see ``transforms.to_tensors``)."""
         sample = self.source[index]
         if self.transform is not None:

@@ -6,21 +6,27 @@ Zooming by a factor s makes the scene look as if it were s times closer, so with
 ``metric_zoom=True`` depth is divided by s to stay consistent with the camera's focal length.
 Colour jitter changes only the picture. Every transform takes a ``numpy.random.Generator``.
 """
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
 import cv2
 import numpy as np
 import torch
 
-from hydranet_ros.data.classes import IGNORE_INDEX
-from hydranet_ros.model import IMAGENET_MEAN, IMAGENET_STD
+from ..model import IMAGENET_MEAN, IMAGENET_STD
+from .classes import IGNORE_INDEX
+from .sample import Sample
+
+Transform = Callable[[Sample, np.random.Generator], Sample]
+"""An augmentation: takes a sample and a random generator, returns the new sample."""
 
 
 class Compose:
     """Apply transforms in order."""
 
-    def __init__(self, transforms):
+    def __init__(self, transforms: Iterable[Transform]) -> None:
         self.transforms = list(transforms)
 
-    def __call__(self, sample, rng):
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         """Return the transformed sample."""
         for transform in self.transforms:
             sample = transform(sample, rng)
@@ -30,15 +36,15 @@ class Compose:
 class RandomHorizontalFlip:
     """Mirror picture, depth and labels left-right with probability ``probability``."""
 
-    def __init__(self, probability=0.5):
+    def __init__(self, probability: float = 0.5) -> None:
         self.probability = probability
 
-    def __call__(self, sample, rng):
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         """Return the sample, flipped or not."""
         if rng.random() >= self.probability:
             return sample
 
-        def flip(array):
+        def flip(array: Optional[np.ndarray]) -> Optional[np.ndarray]:
             return None if array is None else np.ascontiguousarray(array[:, ::-1])
         return sample.with_(image=flip(sample.image), depth_m=flip(sample.depth_m),
                             labels=flip(sample.labels))
@@ -53,11 +59,12 @@ class RandomScale:
             enlarged object must be nearer).
     """
 
-    def __init__(self, scale_range=(0.75, 1.25), metric_zoom=True):
-        self.scale_range = tuple(scale_range)
+    def __init__(self, scale_range: Tuple[float, float] = (0.75, 1.25),
+                 metric_zoom: bool = True) -> None:
+        self.scale_range = (float(scale_range[0]), float(scale_range[1]))
         self.metric_zoom = metric_zoom
 
-    def __call__(self, sample, rng):
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         """Return the resized sample."""
         scale = float(rng.uniform(*self.scale_range))
         if abs(scale - 1.0) < 1e-6:
@@ -81,11 +88,11 @@ class RandomCrop:
     Padding is black in the picture, unknown (NaN) in depth and ignored (255) in labels.
     """
 
-    def __init__(self, height, width):
+    def __init__(self, height: int, width: int) -> None:
         self.height = int(height)
         self.width = int(width)
 
-    def __call__(self, sample, rng):
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         """Return the cropped sample."""
         height, width = sample.image.shape[:2]
         pad_h, pad_w = max(self.height - height, 0), max(self.width - width, 0)
@@ -96,14 +103,15 @@ class RandomCrop:
         left = int(rng.integers(0, width - self.width + 1))
         window = (slice(top, top + self.height), slice(left, left + self.width))
 
-        def cut(array):
+        def cut(array: Optional[np.ndarray]) -> Optional[np.ndarray]:
             return None if array is None else np.ascontiguousarray(array[window])
         return sample.with_(image=cut(sample.image), depth_m=cut(sample.depth_m),
                             labels=cut(sample.labels))
 
 
-def _pad(sample, pad_h, pad_w):
-    def pad(array, value):
+def _pad(sample: Sample, pad_h: int, pad_w: int) -> Sample:
+    """Pad at the bottom and right: black picture, unknown depth, ignored labels."""
+    def pad(array: Optional[np.ndarray], value: float) -> Optional[np.ndarray]:
         if array is None:
             return None
         widths = ((0, pad_h), (0, pad_w)) + ((0, 0),) * (array.ndim - 2)
@@ -120,13 +128,14 @@ class ColorJitter:
         hue_deg: maximum hue rotation in degrees.
     """
 
-    def __init__(self, brightness=0.3, contrast=0.3, saturation=0.3, hue_deg=10.0):
+    def __init__(self, brightness: float = 0.3, contrast: float = 0.3, saturation: float = 0.3,
+                 hue_deg: float = 10.0) -> None:
         self.brightness = brightness
         self.contrast = contrast
         self.saturation = saturation
         self.hue_deg = hue_deg
 
-    def __call__(self, sample, rng):
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         """Return the sample with a recoloured picture."""
         image = sample.image.astype(np.float32)
         image *= rng.uniform(1.0 - self.brightness, 1.0 + self.brightness)
@@ -144,13 +153,14 @@ class ColorJitter:
         return sample.with_(image=image)
 
 
-def to_tensors(sample, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+def to_tensors(sample: Sample, mean: Sequence[float] = IMAGENET_MEAN,
+               std: Sequence[float] = IMAGENET_STD) -> Dict[str, torch.Tensor]:
     """Convert a sample to the tensors a batch is made of.
 
     Returns a dict: normalised ``image`` (3, H, W), ``depth`` (1, H, W; NaN unknown), ``labels``
     (H, W) int64 (255 unknown) and the flags ``has_depth`` and ``has_labels``.
     """
-    image = sample.image.astype(np.float32) / 255.0
+    image: np.ndarray = sample.image.astype(np.float32) / 255.0
     image = (image - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
     height, width = sample.image.shape[:2]
     if sample.depth_m is None:
@@ -170,10 +180,11 @@ def to_tensors(sample, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     }
 
 
-def training_transform(crop_size=None, scale_range=(1.0, 1.0), flip=True, color_jitter=0.3,
-                       metric_zoom=True):
+def training_transform(crop_size: Optional[Tuple[int, int]] = None,
+                       scale_range: Tuple[float, float] = (1.0, 1.0), flip: bool = True,
+                       color_jitter: float = 0.3, metric_zoom: bool = True) -> Compose:
     """Build the usual training augmentation: scale, crop, flip and colour jitter."""
-    steps = []
+    steps: List[Transform] = []
     if tuple(scale_range) != (1.0, 1.0):
         steps.append(RandomScale(scale_range, metric_zoom))
     if crop_size is not None:
