@@ -1,4 +1,5 @@
 """Stop training when a validation metric has not improved for a number of evaluations."""
+from typing import Any, Dict, Optional
 
 
 class EarlyStopping:
@@ -11,17 +12,17 @@ class EarlyStopping:
         min_delta: the smallest change that counts as an improvement.
     """
 
-    def __init__(self, mode='max', patience=0, min_delta=0.0):
+    def __init__(self, mode: str = 'max', patience: int = 0, min_delta: float = 0.0) -> None:
         if mode not in ('max', 'min'):
             raise ValueError(f'mode must be max or min, got {mode!r}')
         self.mode = mode
         self.patience = int(patience)
         self.min_delta = float(min_delta)
-        self.best = None
-        self.best_epoch = None
+        self.best: Optional[float] = None
+        self.best_epoch: Optional[int] = None
         self.bad_evaluations = 0
 
-    def update(self, value, epoch):
+    def update(self, value: float, epoch: int) -> bool:
         """Record a new value; return True if it is the best so far."""
         value = float(value)
         if self.best is None:
@@ -37,17 +38,17 @@ class EarlyStopping:
         return improved
 
     @property
-    def should_stop(self):
+    def should_stop(self) -> bool:
         """Whether patience has run out."""
         return self.patience > 0 and self.bad_evaluations >= self.patience
 
-    def state_dict(self):
+    def state_dict(self) -> Dict[str, Any]:
         """Return the state as plain values (for checkpoints)."""
         return {'mode': self.mode, 'patience': self.patience, 'min_delta': self.min_delta,
                 'best': self.best, 'best_epoch': self.best_epoch,
                 'bad_evaluations': self.bad_evaluations}
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
         """Restore from :meth:`state_dict`."""
         self.best = state['best']
         self.best_epoch = state['best_epoch']

@@ -9,13 +9,33 @@ Both return, per frame, labels (H, W) and depth (H, W) metres at the ground trut
 """
 import time
 from dataclasses import dataclass, field
+from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol, Sequence,
+                    Tuple, Union)
 
 import numpy as np
 import torch
 
-from hydranet_ros.data.transforms import to_tensors
-from hydranet_ros.training.losses import upsample_to
-from hydranet_ros.training.metrics import ConfusionMatrix, DepthMetrics
+from ..data.sample import Sample, SampleSource
+from ..data.transforms import to_tensors
+from ..model import HydraNet, HydraNetConfig
+from .losses import upsample_to
+from .metrics import ConfusionMatrix, DepthMetrics
+
+if TYPE_CHECKING:
+    from ..engine import InferenceEngine
+
+FramePrediction = Tuple[np.ndarray, np.ndarray]
+"""Labels (H, W) and depth (H, W) metres of one frame, at the ground truth's size."""
+
+
+class Predictor(Protocol):
+    """What :func:`evaluate` runs: anything that predicts a list of same-sized samples."""
+
+    name: str
+    config: HydraNetConfig
+
+    def predict_batch(self, samples: Sequence[Sample]) -> List[FramePrediction]:
+        """Return one prediction per sample."""
 
 
 class ModelPredictor:
@@ -23,13 +43,13 @@ class ModelPredictor:
 
     name = 'model'
 
-    def __init__(self, model, device='cpu'):
+    def __init__(self, model: HydraNet, device: Union[str, torch.device] = 'cpu') -> None:
         self.model = model
         self.device = torch.device(device)
         self.config = model.config
 
     @torch.no_grad()
-    def predict_batch(self, samples):
+    def predict_batch(self, samples: Sequence[Sample]) -> List[FramePrediction]:
         """Return a list of (labels uint8/int, depth float32 metres) for same-sized samples."""
         was_training = self.model.training
         self.model.eval()
@@ -50,11 +70,11 @@ class EnginePredictor:
 
     name = 'engine'
 
-    def __init__(self, engine):
+    def __init__(self, engine: 'InferenceEngine') -> None:
         self.engine = engine
         self.config = engine.config
 
-    def predict_batch(self, samples):
+    def predict_batch(self, samples: Sequence[Sample]) -> List[FramePrediction]:
         """Return a list of (labels, depth metres with NaN where the engine marks invalid)."""
         results = []
         for sample in samples:
@@ -77,19 +97,23 @@ class FrameScore:
 class EvaluationResult:
     """Metrics of a whole set and the per-frame scores."""
 
-    segmentation: dict
-    depth: dict
-    frames: list = field(default_factory=list)
+    segmentation: Dict[str, Any]
+    depth: Dict[str, float]
+    frames: List[FrameScore] = field(default_factory=list)
     seconds: float = 0.0
 
-    def as_dict(self):
+    def as_dict(self) -> Dict[str, Any]:
         """Return plain values for JSON."""
         return {'segmentation': self.segmentation, 'depth': self.depth,
                 'frames': len(self.frames), 'seconds': self.seconds}
 
 
-def evaluate(predictor, dataset, num_classes, class_names=None, min_depth_m=0.0,
-             max_depth_m=np.inf, batch_size=8, limit=None, progress=None, on_frame=None):
+def evaluate(predictor: Predictor, dataset: SampleSource, num_classes: int,
+             class_names: Optional[Sequence[str]] = None, min_depth_m: float = 0.0,
+             max_depth_m: float = np.inf, batch_size: int = 8, limit: Optional[int] = None,
+             progress: Optional[Callable[[int], None]] = None,
+             on_frame: Optional[Callable[[int, Sample, np.ndarray, np.ndarray], None]] = None
+             ) -> EvaluationResult:
     """Evaluate ``predictor`` on ``dataset`` (samples with optional depth and labels).
 
     Args:
@@ -101,21 +125,22 @@ def evaluate(predictor, dataset, num_classes, class_names=None, min_depth_m=0.0,
     """
     confusion = ConfusionMatrix(num_classes)
     depth_metrics = DepthMetrics(min_depth_m, max_depth_m)
-    frames = []
+    frames: List[FrameScore] = []
     count = len(dataset) if limit is None else min(int(limit), len(dataset))
     start = time.perf_counter()
     index = 0
     while index < count:
         batch = [dataset[i] for i in range(index, min(index + batch_size, count))]
-        groups = {}
+        groups: Dict[Tuple[int, ...], List[int]] = {}
         for offset, sample in enumerate(batch):
             groups.setdefault(sample.image.shape, []).append(offset)
-        predictions = [None] * len(batch)
+        predictions: Dict[int, FramePrediction] = {}
         for offsets in groups.values():
             for offset, result in zip(offsets, predictor.predict_batch([batch[o]
                                                                         for o in offsets])):
                 predictions[offset] = result
-        for offset, (sample, (labels, depth)) in enumerate(zip(batch, predictions)):
+        for offset, sample in enumerate(batch):
+            labels, depth = predictions[offset]
             frames.append(_score_frame(index + offset, sample, labels, depth, num_classes,
                                        confusion, depth_metrics))
             if on_frame is not None:
@@ -127,16 +152,19 @@ def evaluate(predictor, dataset, num_classes, class_names=None, min_depth_m=0.0,
                             depth_metrics.summary(), frames, time.perf_counter() - start)
 
 
-def _score_frame(index, sample, labels, depth, num_classes, confusion, depth_metrics):
+def _score_frame(index: int, sample: Sample, labels: np.ndarray, depth: np.ndarray,
+                 num_classes: int, confusion: ConfusionMatrix,
+                 depth_metrics: DepthMetrics) -> FrameScore:
+    """Add a frame to the set's metrics and return its own mIoU and AbsRel (NaN if unknown)."""
     frame_miou = frame_abs_rel = float('nan')
     if sample.labels is not None:
         confusion.update(labels, sample.labels)
-        frame = ConfusionMatrix(num_classes)
-        frame.update(labels, sample.labels)
-        frame_miou = frame.summary()['miou']
+        frame_confusion = ConfusionMatrix(num_classes)
+        frame_confusion.update(labels, sample.labels)
+        frame_miou = frame_confusion.summary()['miou']
     if sample.depth_m is not None:
         depth_metrics.update(depth, sample.depth_m)
-        frame = DepthMetrics(depth_metrics.min_depth_m, depth_metrics.max_depth_m)
-        frame.update(depth, sample.depth_m)
-        frame_abs_rel = frame.summary()['abs_rel']
+        frame_depth = DepthMetrics(depth_metrics.min_depth_m, depth_metrics.max_depth_m)
+        frame_depth.update(depth, sample.depth_m)
+        frame_abs_rel = frame_depth.summary()['abs_rel']
     return FrameScore(index, sample.name, frame_miou, frame_abs_rel)

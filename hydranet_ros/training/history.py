@@ -3,6 +3,7 @@ import csv
 import json
 import math
 import os
+from typing import Any, Dict, List, Mapping
 
 STEPS_CSV = 'steps.csv'
 EPOCHS_CSV = 'epochs.csv'
@@ -13,20 +14,22 @@ PLOT_PNG = 'training.png'
 class TrainingHistory:
     """Collect rows and write them into ``out_dir``."""
 
-    def __init__(self, out_dir):
+    def __init__(self, out_dir: str) -> None:
         self.out_dir = out_dir
-        self.steps = []
-        self.epochs = []
+        self.steps: List[Dict[str, Any]] = []
+        self.epochs: List[Dict[str, Any]] = []
 
-    def log_step(self, step, epoch, losses, learning_rates, images_per_second):
+    def log_step(self, step: int, epoch: int, losses: Mapping[str, float],
+                 learning_rates: Mapping[str, float], images_per_second: float) -> None:
         """Record losses, learning rates and throughput of one optimiser step."""
-        row = {'step': step, 'epoch': epoch, 'images_per_second': images_per_second}
+        row: Dict[str, Any] = {'step': step, 'epoch': epoch,
+                               'images_per_second': images_per_second}
         row.update(losses)
         row.update({f'lr_{name}': value for name, value in learning_rates.items()})
         self.steps.append(row)
         _write_csv(os.path.join(self.out_dir, STEPS_CSV), self.steps)
 
-    def log_epoch(self, row):
+    def log_epoch(self, row: Mapping[str, Any]) -> None:
         """Record the summary of one epoch (losses, validation metrics, timing)."""
         self.epochs.append(dict(row))
         _write_csv(os.path.join(self.out_dir, EPOCHS_CSV), self.epochs)
@@ -34,17 +37,17 @@ class TrainingHistory:
             json.dump({'epochs': self.epochs, 'steps': self.steps}, handle, indent=1,
                       default=_json_value)
 
-    def state_dict(self):
+    def state_dict(self) -> Dict[str, str]:
         """Return the rows (for resuming)."""
         return {'steps': json.dumps(self.steps, default=_json_value),
                 'epochs': json.dumps(self.epochs, default=_json_value)}
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: Mapping[str, str]) -> None:
         """Restore rows saved by :meth:`state_dict`."""
         self.steps = json.loads(state['steps'])
         self.epochs = json.loads(state['epochs'])
 
-    def plot(self):
+    def plot(self) -> None:
         """Draw losses per step and validation metrics per epoch into ``training.png``."""
         import matplotlib
         matplotlib.use('Agg')
@@ -80,16 +83,18 @@ class TrainingHistory:
         pyplot.close(figure)
 
 
-def _finite(value):
+def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
-def _json_value(value):
+def _json_value(value: Any) -> float:
+    """Write numbers JSON does not know (numpy scalars) as floats."""
     return float(value)
 
 
-def _write_csv(path, rows):
-    keys = []
+def _write_csv(path: str, rows: List[Dict[str, Any]]) -> None:
+    """Write ``rows`` with the union of their keys as columns, in order of appearance."""
+    keys: List[str] = []
     for row in rows:
         keys.extend(key for key in row if key not in keys)
     with open(path, 'w', newline='') as handle:

@@ -8,32 +8,39 @@ thin objects and depth edges, so the loss would not see what users see.
 A task whose batch holds no valid pixel (a depth-only or a labels-only batch, the asymmetric
 annotations of the paper) returns ``None``: it contributes no loss, not a zero-valued NaN trap.
 """
+from typing import Dict, Mapping, Optional, Sequence
+
 import torch
 import torch.nn.functional as F
 
-from hydranet_ros.data.classes import IGNORE_INDEX
+from ..data.classes import IGNORE_INDEX
 
 DEPTH_LOSSES = ('l1', 'berhu', 'rel_l1')
 BERHU_THRESHOLD_FRACTION = 0.2
 """berHu switches from L1 to L2 at this fraction of the largest residual in the batch."""
 
+TaskLosses = Dict[str, Optional[torch.Tensor]]
+"""Loss of each task; ``None`` for a task without a valid pixel in the batch."""
 
-def upsample_to(prediction, size):
+
+def upsample_to(prediction: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """Resize an (N, C, h, w) prediction to ``size`` = (H, W) bilinearly (no-op when equal)."""
     if tuple(prediction.shape[-2:]) == tuple(size):
         return prediction
     return F.interpolate(prediction, size=tuple(size), mode='bilinear', align_corners=False)
 
 
-def valid_depth_mask(target_m, min_depth_m=0.0, max_depth_m=float('inf')):
+def valid_depth_mask(target_m: torch.Tensor, min_depth_m: float = 0.0,
+                     max_depth_m: float = float('inf')) -> torch.Tensor:
     """Return where a depth target is known: finite and inside (min_depth_m, max_depth_m]."""
     finite = torch.isfinite(target_m)
     safe = torch.where(finite, target_m, torch.zeros_like(target_m))
     return finite & (safe > min_depth_m) & (safe <= max_depth_m)
 
 
-def depth_loss(prediction_m, target_m, kind='berhu', min_depth_m=0.0,
-               max_depth_m=float('inf')):
+def depth_loss(prediction_m: torch.Tensor, target_m: torch.Tensor, kind: str = 'berhu',
+               min_depth_m: float = 0.0,
+               max_depth_m: float = float('inf')) -> Optional[torch.Tensor]:
     """Masked depth loss over valid pixels; ``None`` if there is no valid pixel.
 
     Args:
@@ -60,7 +67,9 @@ def depth_loss(prediction_m, target_m, kind='berhu', min_depth_m=0.0,
     return torch.where(residual <= threshold, residual, squared).mean()
 
 
-def segmentation_loss(logits, labels, ignore_index=IGNORE_INDEX, class_weights=None):
+def segmentation_loss(logits: torch.Tensor, labels: torch.Tensor,
+                      ignore_index: int = IGNORE_INDEX,
+                      class_weights: Optional[torch.Tensor] = None) -> Optional[torch.Tensor]:
     """Cross-entropy over labelled pixels; ``None`` if every pixel is ignored.
 
     Args:
@@ -74,8 +83,10 @@ def segmentation_loss(logits, labels, ignore_index=IGNORE_INDEX, class_weights=N
     return F.cross_entropy(logits, labels, weight=class_weights, ignore_index=ignore_index)
 
 
-def task_losses(outputs, batch, depth_kind='berhu', min_depth_m=0.0, max_depth_m=float('inf'),
-                class_weights=None):
+def task_losses(outputs: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor],
+                depth_kind: str = 'berhu', min_depth_m: float = 0.0,
+                max_depth_m: float = float('inf'),
+                class_weights: Optional[torch.Tensor] = None) -> TaskLosses:
     """Return {'segm': loss or None, 'depth': loss or None} for one batch."""
     return {
         'segm': segmentation_loss(outputs['segm'], batch['labels'], class_weights=class_weights),

@@ -11,9 +11,12 @@ max(p / t, t / p) < 1.25^k for k = 1, 2, 3. Predictions are clamped to the range
 that are no depth (NaN, inf, <= 0: what the engine reports as invalid) count as the range's far
 end. All averages are over the pixels of the whole set.
 """
-import numpy as np
+from typing import Any, Dict, Optional, Sequence, Tuple
 
-from hydranet_ros.data.classes import IGNORE_INDEX
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ..data.classes import IGNORE_INDEX
 
 DELTA_BASE = 1.25
 MIN_PREDICTION_M = 1e-3
@@ -23,12 +26,12 @@ MIN_PREDICTION_M = 1e-3
 class ConfusionMatrix:
     """Accumulate a (classes x classes) confusion matrix: rows truth, columns prediction."""
 
-    def __init__(self, num_classes, ignore_index=IGNORE_INDEX):
+    def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX) -> None:
         self.num_classes = int(num_classes)
         self.ignore_index = ignore_index
         self.matrix = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
 
-    def update(self, prediction, truth):
+    def update(self, prediction: ArrayLike, truth: ArrayLike) -> None:
         """Add a frame (or batch): integer arrays of the same shape."""
         prediction = np.asarray(prediction).ravel().astype(np.int64)
         truth = np.asarray(truth).ravel().astype(np.int64)
@@ -40,14 +43,14 @@ class ConfusionMatrix:
         self.matrix += np.bincount(index, minlength=self.num_classes ** 2).reshape(
             self.num_classes, self.num_classes)
 
-    def iou(self):
+    def iou(self) -> np.ndarray:
         """Return per-class IoU (NaN for classes absent from truth and prediction)."""
         true_positive = np.diag(self.matrix).astype(np.float64)
         union = self.matrix.sum(0) + self.matrix.sum(1) - true_positive
         with np.errstate(invalid='ignore', divide='ignore'):
             return np.where(union > 0, true_positive / union, np.nan)
 
-    def summary(self, class_names=None):
+    def summary(self, class_names: Optional[Sequence[str]] = None) -> Dict[str, Any]:
         """Return {'miou', 'pixel_accuracy', 'mean_class_accuracy', 'per_class_iou', 'pixels'}."""
         iou = self.iou()
         total = self.matrix.sum()
@@ -69,21 +72,22 @@ class ConfusionMatrix:
 class DepthMetrics:
     """Accumulate depth error sums over valid pixels of many frames."""
 
-    def __init__(self, min_depth_m=0.0, max_depth_m=np.inf):
+    def __init__(self, min_depth_m: float = 0.0, max_depth_m: float = np.inf) -> None:
         self.min_depth_m = float(min_depth_m)
         self.max_depth_m = float(max_depth_m)
         self.count = 0
         self.sums = dict.fromkeys(('abs_rel', 'sq_rel', 'sq', 'sq_log', 'delta1', 'delta2',
                                    'delta3'), 0.0)
 
-    def valid_mask(self, truth_m):
+    def valid_mask(self, truth_m: ArrayLike) -> np.ndarray:
         """Return where the ground truth is usable."""
         truth_m = np.asarray(truth_m, dtype=np.float64)
         with np.errstate(invalid='ignore'):
             return (np.isfinite(truth_m) & (truth_m > self.min_depth_m)
                     & (truth_m <= self.max_depth_m))
 
-    def frame_errors(self, prediction_m, truth_m):
+    def frame_errors(self, prediction_m: ArrayLike,
+                     truth_m: ArrayLike) -> Tuple[np.ndarray, np.ndarray]:
         """Return per-pixel (prediction, truth) over the valid pixels of one frame."""
         truth_m = np.asarray(truth_m, dtype=np.float64)
         prediction_m = np.asarray(prediction_m, dtype=np.float64)
@@ -98,7 +102,7 @@ class DepthMetrics:
         lower = max(self.min_depth_m, MIN_PREDICTION_M)
         return np.clip(prediction, lower, far), truth_m[valid]
 
-    def update(self, prediction_m, truth_m):
+    def update(self, prediction_m: ArrayLike, truth_m: ArrayLike) -> None:
         """Add a frame (or batch) of predicted and true depth in metres."""
         prediction, truth = self.frame_errors(prediction_m, truth_m)
         if truth.size == 0:
@@ -113,7 +117,7 @@ class DepthMetrics:
         for k in (1, 2, 3):
             self.sums[f'delta{k}'] += float(np.sum(ratio < DELTA_BASE ** k))
 
-    def summary(self):
+    def summary(self) -> Dict[str, float]:
         """Return {'abs_rel', 'sq_rel', 'rmse', 'rmse_log', 'delta1..3', 'pixels'}."""
         if self.count == 0:
             values = dict.fromkeys(('abs_rel', 'sq_rel', 'rmse', 'rmse_log', 'delta1', 'delta2',

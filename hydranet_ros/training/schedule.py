@@ -1,12 +1,14 @@
 """Learning-rate schedules: linear warm-up, then poly or cosine decay, per optimiser step."""
 import math
 
+from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
 SCHEDULES = ('poly', 'cosine', 'constant')
 
 
-def lr_factor(step, total_steps, warmup_steps=0, kind='cosine', power=0.9, final_factor=0.0):
+def lr_factor(step: int, total_steps: int, warmup_steps: int = 0, kind: str = 'cosine',
+              power: float = 0.9, final_factor: float = 0.0) -> float:
     """Return the multiplier of the base learning rate at optimiser step ``step`` (0-based).
 
     Warm-up rises linearly from 1/warmup_steps to 1; afterwards 'poly' follows
@@ -28,8 +30,9 @@ def lr_factor(step, total_steps, warmup_steps=0, kind='cosine', power=0.9, final
     return final_factor + (1.0 - final_factor) * shape
 
 
-def build_scheduler(optimizer, total_steps, warmup_steps=0, kind='cosine', power=0.9,
-                    final_factor=0.0):
+def build_scheduler(optimizer: Optimizer, total_steps: int, warmup_steps: int = 0,
+                    kind: str = 'cosine', power: float = 0.9,
+                    final_factor: float = 0.0) -> LambdaLR:
     """Wrap :func:`lr_factor` in a ``LambdaLR`` (call ``scheduler.step()`` after each step)."""
     return LambdaLR(optimizer, lambda step: lr_factor(step, total_steps, warmup_steps, kind,
                                                       power, final_factor))

@@ -10,16 +10,24 @@ import os
 import signal
 import time
 from dataclasses import asdict, dataclass, field
+from types import FrameType
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 import torch
 from tqdm import tqdm
 
-from hydranet_ros.model import load_hydranet, read_checkpoint_file, save_hydranet
-from hydranet_ros.training.early_stopping import EarlyStopping
-from hydranet_ros.training.evaluation import ModelPredictor, evaluate
-from hydranet_ros.training.history import TrainingHistory
-from hydranet_ros.training.losses import task_losses
-from hydranet_ros.training.schedule import build_scheduler
+from ..data.sample import SampleSource
+from ..data.tensor_dataset import TensorDataset
+from ..model import HydraNet, load_hydranet, read_checkpoint_file, save_hydranet
+from .early_stopping import EarlyStopping
+from .evaluation import ModelPredictor, evaluate
+from .history import TrainingHistory
+from .losses import task_losses
+from .schedule import build_scheduler
+from .task_weighting import TaskWeighting
+
+Batch = Dict[str, torch.Tensor]
+"""A training batch: the keys of ``data.transforms.to_tensors`` stacked along a first axis."""
 
 BEST_CHECKPOINT = 'best.pt'
 LAST_CHECKPOINT = 'last.pt'
@@ -52,10 +60,11 @@ class TrainSettings:
     max_minutes: float = 0.0
     max_steps: int = 0
     seed: int = 0
-    notes: dict = field(default_factory=dict)
+    notes: Dict[str, Any] = field(default_factory=dict)
 
 
-def parameter_groups(model, weighting, settings):
+def parameter_groups(model: HydraNet, weighting: TaskWeighting,
+                     settings: TrainSettings) -> List[Dict[str, Any]]:
     """Return optimiser groups: encoder, decoder plus heads, and learned task weights."""
     groups = [
         {'name': 'encoder', 'params': list(model.encoder.parameters()),
@@ -70,7 +79,8 @@ def parameter_groups(model, weighting, settings):
     return groups
 
 
-def build_optimizer(model, weighting, settings):
+def build_optimizer(model: HydraNet, weighting: TaskWeighting,
+                    settings: TrainSettings) -> torch.optim.Optimizer:
     """Return AdamW or SGD (Nesterov momentum) over :func:`parameter_groups`."""
     groups = parameter_groups(model, weighting, settings)
     if settings.optimizer == 'adamw':
@@ -94,7 +104,9 @@ class Trainer:
         out_dir: where checkpoints, history and plots go.
     """
 
-    def __init__(self, model, weighting, train_set, val_set, settings, out_dir, device='cpu'):
+    def __init__(self, model: HydraNet, weighting: TaskWeighting, train_set: TensorDataset,
+                 val_set: Optional[SampleSource], settings: TrainSettings, out_dir: str,
+                 device: Union[str, torch.device] = 'cpu') -> None:
         self.model = model.to(device)
         self.weighting = weighting.to(device)
         self.train_set = train_set
@@ -115,12 +127,13 @@ class Trainer:
         self.global_step = 0
         self.train_seconds = 0.0
         self.images_seen = 0
-        self.stop_signal = None
+        self.stop_signal: Optional[str] = None
 
     # ------------------------------------------------------------------ checkpoints
-    def _extra(self, with_state):
+    def _extra(self, with_state: bool) -> Dict[str, Any]:
+        """Return the checkpoint's ``extra``: run summary, plus the training state if asked."""
         config = self.model.config
-        extra = {
+        extra: Dict[str, Any] = {
             'training': {
                 'settings': asdict(self.settings),
                 'epoch': self.epoch, 'global_step': self.global_step,
@@ -144,7 +157,7 @@ class Trainer:
             }
         return extra
 
-    def save(self, name, with_state):
+    def save(self, name: str, with_state: bool) -> str:
         """Write a checkpoint into ``out_dir`` (atomically: temp file, then rename)."""
         path = os.path.join(self.out_dir, name)
         temporary = path + '.tmp'
@@ -152,7 +165,7 @@ class Trainer:
         os.replace(temporary, path)
         return path
 
-    def resume(self, path=None):
+    def resume(self, path: Optional[str] = None) -> 'Trainer':
         """Continue from ``last.pt`` (or ``path``): weights, optimiser, schedule, position."""
         path = path or os.path.join(self.out_dir, LAST_CHECKPOINT)
         content = read_checkpoint_file(path)
@@ -176,11 +189,13 @@ class Trainer:
         return self
 
     # ------------------------------------------------------------------ loop
-    def _epoch_order(self, epoch):
+    def _epoch_order(self, epoch: int) -> List[int]:
+        """Return the shuffled sample order of ``epoch`` (the same on every resume)."""
         generator = torch.Generator().manual_seed(self.settings.seed * 100003 + epoch)
         return torch.randperm(len(self.train_set), generator=generator).tolist()
 
-    def _batches(self, epoch, first_step):
+    def _batches(self, epoch: int, first_step: int) -> Iterator[Tuple[int, Batch]]:
+        """Yield (step, batch) for the steps of ``epoch`` from ``first_step`` on."""
         self.train_set.epoch = epoch
         order = self._epoch_order(epoch)
         size = self.settings.batch_size
@@ -189,7 +204,7 @@ class Trainer:
             items = [self.train_set[i] for i in indices]
             yield step, {key: torch.stack([item[key] for item in items]) for key in items[0]}
 
-    def train_step(self, batch):
+    def train_step(self, batch: Mapping[str, torch.Tensor]) -> Dict[str, float]:
         """Run one optimiser step; return the per-task and total loss values (floats)."""
         config = self.model.config
         images = batch['image'].to(self.device)
@@ -211,7 +226,7 @@ class Trainer:
         values['loss'] = total.item() if total is not None else float('nan')
         return values
 
-    def validate(self):
+    def validate(self) -> Dict[str, float]:
         """Return validation metrics as flat floats (empty without a validation set)."""
         if self.val_set is None or len(self.val_set) == 0:
             return {}
@@ -227,10 +242,11 @@ class Trainer:
         flat['score'] = _score(flat)
         return flat
 
-    def _on_signal(self, number, frame):
+    def _on_signal(self, number: int, frame: Optional[FrameType]) -> None:
+        """Ask the loop to stop after the current step."""
         self.stop_signal = signal.Signals(number).name
 
-    def fit(self, dry_run=False):
+    def fit(self, dry_run: bool = False) -> str:
         """Train until the epochs are done, early stopping fires or time runs out.
 
         SIGTERM and SIGINT stop after the current step with a resumable ``last.pt``.
@@ -247,14 +263,16 @@ class Trainer:
             for number, handler in previous.items():
                 signal.signal(number, handler)
 
-    def _fit(self, dry_run):
+    def _fit(self, dry_run: bool) -> str:
+        """Run the epochs; return why training stopped."""
         settings = self.settings
         deadline = (time.monotonic() + 60.0 * settings.max_minutes
                     if settings.max_minutes > 0 else math.inf)
         stop_reason = 'epochs done'
         while self.epoch < settings.epochs:
             self.model.train()
-            sums, counts = {}, {}
+            sums: Dict[str, float] = {}
+            counts: Dict[str, int] = {}
             epoch_start = time.perf_counter()
             epoch_images = 0
             bar = tqdm(self._batches(self.epoch, self.step_in_epoch),
@@ -327,12 +345,13 @@ class Trainer:
             self.save(BEST_CHECKPOINT, with_state=False)  # no validation set: the last weights
         return stop_reason
 
-    def _learning_rates(self):
+    def _learning_rates(self) -> Dict[str, float]:
+        """Return the current learning rate of each parameter group, by group name."""
         return {group.get('name', str(i)): group['lr']
                 for i, group in enumerate(self.optimizer.param_groups)}
 
 
-def _score(metrics):
+def _score(metrics: Mapping[str, float]) -> float:
     """Combine segmentation and depth quality into one number to select checkpoints."""
     parts = [metrics.get('miou'), metrics.get('delta1')]
     abs_rel = metrics.get('abs_rel')
@@ -342,7 +361,8 @@ def _score(metrics):
     return float(sum(values)) if values else float('nan')
 
 
-def _epoch_line(row):
+def _epoch_line(row: Mapping[str, Any]) -> str:
+    """Return the one-line summary printed after an epoch."""
     keys = ('loss', 'loss_segm', 'loss_depth', 'val_miou', 'val_abs_rel', 'val_delta1',
             'images_per_second')
     shown = ', '.join(f'{key}={row[key]:.4g}' for key in keys if key in row)
