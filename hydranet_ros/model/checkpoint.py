@@ -2,7 +2,7 @@
 import os
 import pickle
 import re
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, Optional, Tuple, Union
 
 import torch
 
@@ -21,10 +21,11 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, unreadable, unsafe or does not fit the network."""
 
 
-def _listing(keys) -> str:
-    keys = sorted(keys)
-    shown = ', '.join(keys[:MAX_LISTED_KEYS])
-    more = len(keys) - MAX_LISTED_KEYS
+def _listing(keys: Iterable[str]) -> str:
+    """Return the first keys in sorted order, and how many more there are."""
+    ordered = sorted(keys)
+    shown = ', '.join(ordered[:MAX_LISTED_KEYS])
+    more = len(ordered) - MAX_LISTED_KEYS
     return shown + (f' ... and {more} more' if more > 0 else '')
 
 

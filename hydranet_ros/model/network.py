@@ -1,5 +1,5 @@
 """HydraNet: one MobileNetV2 + Light-Weight RefineNet trunk, one head per task."""
-from typing import Dict
+from typing import Any, Dict
 
 import torch
 from torch import nn
@@ -34,6 +34,9 @@ class HydraNet(nn.Module):
         self.decoder = RefineNetDecoder(self.encoder.out_channels)
         self.heads = nn.ModuleDict({task: TaskHead(DECODER_CHANNELS, channels)
                                     for task, channels in head_channels(config).items()})
+        # set by load_hydranet: the checkpoint's file and its extra (e.g. the training state)
+        self.checkpoint_path = ''
+        self.checkpoint_extra: Dict[str, Any] = {}
 
     def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         """Predict every task for a normalised NCHW batch."""
