@@ -32,8 +32,9 @@ from .camera_input import CameraInput, PulledInput, ReceivedFrame
 from .engine_holder import EngineHolder, build_engine, release_memory
 from .input_checks import REJECTION_KINDS
 from .messages import quiet_decoder_warnings
-from .outputs import OUTPUT_PARAMETERS, Outputs
-from .parameters import CORE_SPECS, NodeSettings, ParameterTable, descriptor, input_qos
+from .outputs import OUTPUT_DECLARATIONS, OUTPUT_PARAMETERS, Outputs
+from .parameters import (CORE_SPECS, NodeSettings, ParameterTable, asks_for_help, descriptor,
+                         input_qos, usage_text)
 from .processing import FrameProcessor
 
 NODE_NAME = 'hydranet_node'
@@ -295,6 +296,9 @@ def main(args: Optional[List[str]] = None) -> int:
     KeyboardInterrupt at a random place. Shutting down from it as well raced with rclpy's
     shutdown and crashed the process now and then.
     """
+    if asks_for_help(sys.argv if args is None else args):
+        print(usage_text(PARAMETERS, [o.topic for o in OUTPUT_DECLARATIONS]))
+        return 0
     keep_large_buffers()
     quiet_decoder_warnings()
     interrupted = threading.Event()

@@ -4,8 +4,9 @@ The core parameters are declared here; each output adds the parameter that enabl
 (``outputs.py``), and ``ParameterTable`` holds them all.
 """
 import os
+import textwrap
 from dataclasses import dataclass
-from typing import Any, Dict, FrozenSet, Iterable, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
@@ -27,6 +28,7 @@ MIN_INPUT_PIXELS = 64  # 8 x 8, the smallest image the engine takes
 MAX_INPUT_PIXELS_LIMIT = 1 << 30  # OpenCV's own limit for decoded images
 DEFAULT_MAX_INPUT_PIXELS = 4096 * 4096
 MAX_INPUT_TIMEOUT_S = 3600.0
+HELP_WIDTH = 99
 PIPELINE_CHOICES = ('auto', 'always', 'never')  # not on/off: YAML reads those as booleans
 INPUT_QOS_CHOICES = ('sensor_data', 'reliable', 'best_effort')
 OUTPUT_QOS_CHOICES = ('reliable', 'best_effort')
@@ -237,6 +239,36 @@ def descriptor(spec: ParameterSpec) -> ParameterDescriptor:
         else:
             result.integer_range = [IntegerRange(from_value=int(low), to_value=int(high), step=1)]
     return result
+
+
+def asks_for_help(argv: Sequence[str]) -> bool:
+    """Whether the command line (program name first) asks for -h/--help before --ros-args."""
+    own = list(argv[1:])
+    if '--ros-args' in own:
+        own = own[:own.index('--ros-args')]
+    return bool({'-h', '--help'} & set(own))
+
+
+def usage_text(table: ParameterTable, output_topics: Sequence[str]) -> str:
+    """Return the node's command line and every parameter with its default and description."""
+    wrap = textwrap.TextWrapper(width=HELP_WIDTH, initial_indent='      ',
+                                subsequent_indent='      ')
+    lines: List[str] = [
+        'usage: hydranet_node [-h] [--ros-args [-p NAME:=VALUE ...] [--params-file FILE] '
+        '[-r FROM:=TO ...]]', '']
+    lines += textwrap.wrap(
+        'Metric depth and semantic segmentation (HydraNet) from a camera, as a ROS 2 lifecycle '
+        'node. Subscribes to image (or image/compressed) and camera_info; publishes '
+        + ', '.join(output_topics) + ', segmentation/label_info and /diagnostics. The shipped '
+        'parameters file is config/hydranet.yaml in the package share directory.',
+        HELP_WIDTH)
+    lines += ['', 'parameters (-p NAME:=VALUE):']
+    for spec in table.specs:
+        default = repr(spec.default) if isinstance(spec.default, str) else spec.default
+        flag = ' [read-only]' if spec.read_only else ''
+        lines.append(f'  {spec.name} (default {default}){flag}')
+        lines += wrap.wrap(spec.description)
+    return '\n'.join(lines)
 
 
 def input_qos(name: str, depth: int) -> QoSProfile:

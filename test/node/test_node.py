@@ -16,10 +16,12 @@ from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from hydranet_ros.engine import InferenceEngine, overlay_labels  # noqa: E402
+from hydranet_ros.engine.images import decode_raw  # noqa: E402
 from hydranet_ros.model import HydraNetConfig, build_hydranet, save_hydranet  # noqa: E402
 from hydranet_ros.msg import DepthSegmentation, LabelInfo  # noqa: E402
 from hydranet_ros.node.outputs import scale_camera_info  # noqa: E402
 from hydranet_ros.node.messages import array_to_image, image_to_array  # noqa: E402
+from camera_encodings import encoded, message_fields  # noqa: E402
 from node_harness import (LATCHED, CameraPublisher, ManagedProcess, RosClient,  # noqa: E402
                           TestEnvironment, camera_info, diagnostic_values, make_header,
                           request_outputs, sample_rgb, start_node, stamp_key)
@@ -184,6 +186,23 @@ def test_input_encodings_give_the_engine_result(camera, outputs, engine, image, 
                                OUTPUT_TIMEOUT_S)
     assert received, f'no output for a {encoding} image'
     expected = engine.infer(converted, encoding)
+    assert np.array_equal(image_to_array(received['segmentation/labels']), expected.labels)
+    np.testing.assert_array_equal(image_to_array(received['depth/image']), expected.depth)
+
+
+@pytest.mark.parametrize('encoding', ['bayer_rggb8', 'yuv422_yuy2', 'mono16'])
+def test_driver_encodings_are_answered_as_the_bag_tool_decodes_them(
+        camera, outputs, engine, image, encoding):
+    """Bayer, YUYV (usb_cam, UVC drivers) and 16-bit frames made from a real sample."""
+    data, step = message_fields(encoded(image, encoding))
+    logs = {topic: outputs[topic] for topic in ('depth/image', 'segmentation/labels')}
+
+    def frame(header):
+        return Image(header=header, height=HEIGHT, width=WIDTH, encoding=encoding,
+                     is_bigendian=0, step=step, data=data)
+    received = request_outputs(camera, frame, logs, _calibration(), OUTPUT_TIMEOUT_S)
+    assert received, f'no output for a {encoding} image'
+    expected = engine.infer(decode_raw(data, encoding, WIDTH, HEIGHT, step, False))
     assert np.array_equal(image_to_array(received['segmentation/labels']), expected.labels)
     np.testing.assert_array_equal(image_to_array(received['depth/image']), expected.depth)
 

@@ -399,3 +399,17 @@ def test_qos_profiles():
     assert qos.latched_qos().durability == DurabilityPolicy.TRANSIENT_LOCAL
     with pytest.raises(ValueError, match='unknown output QoS'):
         qos.output_qos('sensor_data', 1)
+
+
+# ---------------------------------------------------------------- command line
+def test_help_prints_usage_and_every_parameter_and_starts_nothing(tmp_path):
+    """`hydranet_node --help` exits 0 with the parameters; no ROS context (no log) is made."""
+    import subprocess
+    import sys
+    env = dict(os.environ, ROS_LOG_DIR=str(tmp_path / 'log'), ROS_HOME=str(tmp_path))
+    result = subprocess.run([sys.executable, '-m', 'hydranet_ros.node.launcher', '--help'],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith('usage: hydranet_node')
+    assert all(f'  {spec.name} (default' in result.stdout for spec in PARAMETER_SPECS)
+    assert not (tmp_path / 'log').exists(), 'the node started a ROS context'
