@@ -28,12 +28,12 @@ from ..engine import ImageFormatError, InferenceEngine
 from ..engine.class_map import model_name
 from .bag_label_info import LABEL_INFO_TYPE, LATCHED_QOS, label_info_message, \
     register_label_info
-from .bag_messages import CAMERA_INFO_TYPE, IMAGE_TYPE, image_message, \
-    MessageConversionError, message_to_rgb, restamped_camera_info
+from .bag_messages import CAMERA_INFO_TYPE, IMAGE_TYPE, image_message, message_to_rgb, \
+    restamped_camera_info
 from .bag_topics import BagTopicError, bag_typestore, camera_info_topic, choose_image_topic, \
     format_topic_list, summarize_topics, TopicSummary
-from .engine_options import add_engine_arguments, engine_from_args, EXIT_OK, EXIT_SOME_FAILED, \
-    EXIT_USAGE, positive_int, ToolError
+from .engine_options import add_engine_arguments, engine_from_args, engine_line, EXIT_OK, \
+    EXIT_SOME_FAILED, EXIT_USAGE, positive_int, ToolError
 from .infer import model_description, output_kinds
 from .prediction_files import DEFAULT_OUTPUTS, write_prediction
 from .prediction_summary import summarize_prediction
@@ -166,7 +166,9 @@ class CameraInfoIndex:
                  store: Typestore) -> None:
         self.store = store
         by_stamp: Dict[int, bytes] = {}
-        for _, _, raw in reader.messages(connections=connections):
+        # rosbags reads every topic for an empty connection list: a bag without camera_info
+        # must read none.
+        for _, _, raw in reader.messages(connections=connections) if connections else ():
             info = store.deserialize_cdr(raw, CAMERA_INFO_TYPE)
             by_stamp[stamp_ns(info.header)] = bytes(raw)
         self.stamps = sorted(by_stamp)
@@ -261,7 +263,7 @@ class BagProcessor:
             started = time.perf_counter()
             prediction = self.engine.infer(image)
             elapsed_ms = (time.perf_counter() - started) * 1000.0
-        except (MessageConversionError, ImageFormatError, SerdeError) as error:
+        except (ImageFormatError, SerdeError) as error:
             self.failures.append({'frame': index, 'bag_time_ns': timestamp, 'error': str(error)})
             tqdm.write(f'{PROG}: skipped frame {index}: {error}', file=sys.stderr)
             return
@@ -334,6 +336,8 @@ def convert(reader: Reader, args: argparse.Namespace, topics: Sequence[TopicSumm
         raise ToolError(f'the bag already has the output topic(s) {", ".join(clashes)}; '
                         f'choose another --namespace')
     engine = engine_from_args(args)
+    if not args.quiet:
+        print(f'model {args.model or "bundled default"}: {engine_line(engine)}')
     storage = STORAGES[args.storage or storage_of(args.bag)]
     started = time.perf_counter()
     interrupted = False

@@ -33,13 +33,14 @@ from torch import nn
 
 import cv2
 
-from ..engine import BackendError, InferenceEngine, PRECISIONS, resolve_device
+from ..engine import BackendError, InferenceEngine, resolve_device
 from ..engine.default_model import ASSETS_DIR, default_model_path
 from ..engine.preprocess import normalise_nchw
 from ..engine.memory import keep_large_buffers
+from ..engine.run_plan import BACKEND_PRECISIONS
 from ..model import CheckpointError, HydraNet, build_hydranet, load_hydranet
 from ..model.blocks import ChainedResidualPool
-from .engine_options import input_size, positive_int
+from .engine_options import build_engine, engine_line, input_size, positive_int, ToolError
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHARED_REFERENCE_MODEL = os.path.join('reference', 'ckpt_nyud_random.pth')
@@ -47,8 +48,6 @@ SHARED_SAMPLE_PICTURE = os.path.join('samples', 'nyud_joint', '000464.png')
 BUNDLED_SAMPLE_PICTURE = os.path.join(ASSETS_DIR, 'samples', 'nyud_000464.png')
 DEFAULT_SIZE = (480, 640)
 QUICK_SIZE = (48, 64)
-CPU_PRECISIONS = {'onnxruntime': ('fp32', 'int8'), 'torch': ('fp32',)}
-CUDA_PRECISIONS = {'torch': ('fp16', 'bf16', 'fp32')}
 UPSTREAM_POOL_KERNEL = 5
 MS_PER_S = 1000.0
 EXIT_OK = 0
@@ -251,25 +250,20 @@ class Bench:
                                      'stats': None}
         return self._references[key]
 
-    def engine(self, backend: str, precision: str, threads: int, spin_wait: bool):
-        """Create the engine with the backend object configured as asked."""
+    def engine(self, backend: str, precision: str, threads: int, spin_wait: bool,
+               height: int, width: int) -> InferenceEngine:
+        """Create the engine of one configuration; its network input is the measured size."""
         args = self.args
-        engine_precision = precision if precision in PRECISIONS else 'fp32'
-        engine = InferenceEngine(self.model, device=str(self.device), backend=backend,
-                                 precision=engine_precision, threads=threads,
-                                 cache_dir=args.cache_dir, fallback_to_cpu=False,
-                                 overlay_alpha=0.5)
-        if backend == 'onnxruntime':
-            from ..engine.onnx_backend import OnnxRuntimeBackend
-            engine.backend = OnnxRuntimeBackend(self.model, self.device, precision,
-                                                threads=threads, cache_dir=args.cache_dir,
-                                                spin_wait=spin_wait)
-        elif args.compile or args.cuda_graphs:
-            from ..engine.torch_backend import TorchBackend
-            engine.backend = TorchBackend(self.model, self.device, precision, threads=threads,
-                                          compile_model=args.compile,
-                                          cuda_graphs=args.cuda_graphs)
-        engine.precision = precision
+        options = ({'spin_wait': spin_wait} if backend == 'onnxruntime'
+                   else {'compile_model': args.compile, 'cuda_graphs': args.cuda_graphs})
+        try:
+            engine = build_engine(self.model, device=str(self.device), backend=backend,
+                                  precision=precision, input_size=(height, width),
+                                  threads=threads, cache_dir=args.cache_dir,
+                                  fallback_to_cpu=False, backend_options=options)
+        except ToolError as error:
+            raise BackendError(str(error)) from error
+        log(engine_line(engine))
         return engine
 
     def measure(self, engine, backend: str, precision: str, height: int, width: int,
@@ -343,6 +337,7 @@ class Bench:
             'num_classes': self.model.config.num_classes,
             'load_avg_1m': os.getloadavg()[0] if hasattr(os, 'getloadavg') else None,
             'backend_description': engine.backend.describe(),
+            'network_input': engine.network_input_text(),
             'env': self.env,
         }
         record.update(agreement(outputs, reference['outputs']))
@@ -351,17 +346,16 @@ class Bench:
     def configurations(self):
         """Yield (threads, backend, precision, spin_wait) in measuring order."""
         args = self.args
-        table = CUDA_PRECISIONS if self.device.type == 'cuda' else CPU_PRECISIONS
+        device_type = self.device.type
         for threads in args.threads:
             for backend in args.backends:
-                if backend not in table:
-                    log(f'skipping backend {backend}: not available on {self.device.type}')
+                available = BACKEND_PRECISIONS.get(backend, {}).get(device_type)
+                if not available:
+                    log(f'skipping backend {backend}: not available on {device_type}')
                     continue
-                precisions = args.precisions or table[backend]
-                for precision in precisions:
-                    if precision not in table[backend]:
-                        log(f'skipping {backend} {precision}: not available on '
-                            f'{self.device.type}')
+                for precision in args.precisions or available:
+                    if precision not in available:
+                        log(f'skipping {backend} {precision}: not available on {device_type}')
                         continue
                     spins = args.spin_wait if backend == 'onnxruntime' else [False]
                     for spin_wait in spins:
@@ -371,15 +365,16 @@ class Bench:
         """Measure everything; return the number of failed configurations."""
         for threads, backend, precision, spin_wait in self.configurations():
             label = f'{backend} {precision} threads {threads}'
-            try:
-                if self.device.type == 'cpu':
-                    torch.set_num_threads(threads)
-                engine = self.engine(backend, precision, threads, spin_wait)
-            except BackendError as error:
-                self.fail({'backend': backend, 'precision': precision, 'threads': threads},
-                          error)
-                continue
             for height, width in self.args.sizes:
+                config = {'backend': backend, 'precision': precision, 'threads': threads,
+                          'height': height, 'width': width}
+                try:
+                    if self.device.type == 'cpu':
+                        torch.set_num_threads(threads)
+                    engine = self.engine(backend, precision, threads, spin_wait, height, width)
+                except BackendError as error:
+                    self.fail(config, error)
+                    continue
                 for batch in self.args.batch:
                     log(f'{label} {height}x{width} batch {batch}'
                         + (f' spinning {"on" if spin_wait else "off"}'
@@ -388,9 +383,7 @@ class Bench:
                         record = self.measure(engine, backend, precision, height, width, batch,
                                               threads, spin_wait)
                     except (BackendError, RuntimeError, ValueError) as error:
-                        self.fail({'backend': backend, 'precision': precision,
-                                   'threads': threads, 'height': height, 'width': width,
-                                   'batch': batch}, error)
+                        self.fail(dict(config, batch=batch), error)
                         continue
                     print(json.dumps(record), flush=True)
         return self.failures

@@ -2,16 +2,18 @@
 import argparse
 import os
 import re
-from typing import Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
+
+from torch import nn
 
 from ..engine import BACKENDS, BackendError, DeviceError, InferenceEngine, PRECISIONS
 from ..engine.default_model import default_model_path
+from ..engine.run_plan import MIN_INPUT_SIDE_PX
 from ..model import CheckpointError, PRESETS
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_USAGE = 2
-MIN_INPUT_SIDE_PX = 32
 
 
 class ToolError(RuntimeError):
@@ -73,7 +75,9 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
                             'CPU)')
     group.add_argument('--input-size', type=input_size, metavar='HxW',
                        help='run the network at this resolution, e.g. 480x640 (outputs are '
-                            'resized back to each image); default: each image at its own size')
+                            'resized back to each image); default: the training size the '
+                            'checkpoint records (the bundled model: 96x320), else each image '
+                            'at its own size')
     group.add_argument('--threads', type=positive_int, metavar='N',
                        help='CPU threads for inference (default: all cores)')
     group.add_argument('--alpha', type=unit_interval, default=0.5, metavar='A',
@@ -97,13 +101,42 @@ def resolve_model_path(model: Optional[str]) -> str:
     return model
 
 
-def engine_from_args(args: argparse.Namespace) -> InferenceEngine:
-    """Create the engine the options ask for; raise ``ToolError`` for problems users can fix."""
-    path = resolve_model_path(args.model)
+def build_engine(model: Union[str, nn.Module, None], device: str = 'auto',
+                 backend: str = 'auto', precision: str = 'auto',
+                 input_size: Optional[Tuple[int, int]] = None, threads: Optional[int] = None,
+                 preset: Optional[str] = None, overlay_alpha: float = 0.5,
+                 fallback_to_cpu: bool = True, cache_dir: Optional[str] = None,
+                 backend_options: Optional[Mapping[str, Any]] = None) -> InferenceEngine:
+    """Create the engine every tool runs (its plan decides device, backend, precision, size).
+
+    Raise ``ToolError`` for problems users can fix (a bad checkpoint, device, backend,
+    precision or input size).
+    """
     try:
-        return InferenceEngine(path, device=args.device, backend=args.backend,
-                               precision=args.precision, input_size=args.input_size,
-                               threads=args.threads, preset=args.preset,
-                               overlay_alpha=args.alpha)
-    except (CheckpointError, DeviceError, BackendError) as error:
+        return InferenceEngine(model, device=device, backend=backend, precision=precision,
+                               input_size=input_size, threads=threads, preset=preset,
+                               fallback_to_cpu=fallback_to_cpu, overlay_alpha=overlay_alpha,
+                               cache_dir=cache_dir, backend_options=backend_options)
+    except (CheckpointError, DeviceError, BackendError, ValueError) as error:
         raise ToolError(str(error)) from error
+
+
+def engine_from_args(args: argparse.Namespace) -> InferenceEngine:
+    """Create the engine the options of :func:`add_engine_arguments` ask for."""
+    return build_engine(resolve_model_path(args.model), device=args.device,
+                        backend=args.backend, precision=args.precision,
+                        input_size=args.input_size, threads=args.threads, preset=args.preset,
+                        overlay_alpha=args.alpha)
+
+
+def engine_line(engine: InferenceEngine) -> str:
+    """Return what the tools print about how the model runs: runtime and network input."""
+    return f'{engine.describe()}; {engine.network_input_text()}'
+
+
+def engine_summary(engine: InferenceEngine) -> Dict[str, Any]:
+    """Return how the model ran, for summary files: runtime, network input size and why."""
+    plan = engine.plan
+    return {'runtime': engine.describe(),
+            'input_size': list(plan.input_size) if plan.input_size else None,
+            'network_input': engine.network_input_text()}

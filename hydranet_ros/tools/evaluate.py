@@ -17,9 +17,12 @@ import numpy as np
 import torch
 
 from hydranet_ros.data.datasets import DATASET_KINDS, open_dataset
+from hydranet_ros.engine import BACKENDS
 from hydranet_ros.engine.default_model import default_model_path
 from hydranet_ros.engine.visualize import color_table, colorize_depth
 from hydranet_ros.model import load_hydranet
+from hydranet_ros.tools.engine_options import build_engine, engine_line, engine_summary, \
+    EXIT_USAGE, ToolError
 from hydranet_ros.training.evaluation import EnginePredictor, ModelPredictor, evaluate
 
 HELD_OUT_SCENE_SEED = 2
@@ -63,10 +66,11 @@ def build_parser():
     parser.add_argument('--predictor', choices=('auto', 'engine', 'model'), default='auto',
                         help='engine: the inference engine on the raw pictures (what users get); '
                              "model: the network at the data's resolution; auto: engine")
-    parser.add_argument('--backend', default='auto',
-                        help='engine backend (auto, torch, onnxruntime)')
+    parser.add_argument('--backend', default='auto', choices=BACKENDS,
+                        help='engine backend')
     parser.add_argument('--input-size', type=int, nargs=2, default=None, metavar=('H', 'W'),
-                        help="engine input resolution (default: each picture's own)")
+                        help='engine input resolution (default: the training size the '
+                             "checkpoint records, else each picture's own)")
     parser.add_argument('--device', default='cpu', help='device (cpu, cuda, auto)')
     parser.add_argument('--threads', type=int, default=None, help='CPU threads')
     parser.add_argument('--batch-size', type=int, default=8,
@@ -96,17 +100,9 @@ def _training_size(model):
 def _predictor(args, model):
     if args.predictor == 'model':
         return ModelPredictor(model.to(args.device), args.device)
-    try:
-        from hydranet_ros.engine import InferenceEngine
-    except ImportError as error:
-        if args.predictor == 'engine':
-            raise
-        print(f'warning: inference engine unavailable ({error}); evaluating the network '
-              f'directly', file=sys.stderr)
-        return ModelPredictor(model.to(args.device), args.device)
-    engine = InferenceEngine(model, device=args.device, backend=args.backend,
-                             precision='fp32', threads=args.threads,
-                             input_size=tuple(args.input_size) if args.input_size else None)
+    engine = build_engine(model, device=args.device, backend=args.backend, precision='fp32',
+                          threads=args.threads,
+                          input_size=tuple(args.input_size) if args.input_size else None)
     return EnginePredictor(engine)
 
 
@@ -188,19 +184,27 @@ def main(argv=None):
               f'{config.num_classes}; labels are compared by id', file=sys.stderr)
     min_depth = config.min_depth_m if args.min_depth is None else args.min_depth
     max_depth = config.max_depth_m if args.max_depth is None else args.max_depth
-    predictor = _predictor(args, model)
+    try:
+        predictor = _predictor(args, model)
+    except ToolError as error:
+        print(f'hydranet-eval: error: {error}', file=sys.stderr)
+        return EXIT_USAGE
+    engine = getattr(predictor, 'engine', None)
     result = evaluate(predictor, dataset, config.num_classes, config.class_names
                       or [str(i) for i in range(config.num_classes)], min_depth, max_depth,
                       batch_size=args.batch_size)
     names = config.class_names or [str(i) for i in range(config.num_classes)]
     print(f'model {model_path} | data {args.data} {args.data_root or "(generated)"} '
-          f'{args.split} | predictor {predictor.name}')
+          f'{args.split} | predictor {predictor.name}'
+          + (f' | {engine_line(engine)}' if engine else " | network at the data's size"))
     print(format_table(result, names))
     report = result.as_dict()
     report.update({'model': model_path, 'data': args.data, 'data_root': args.data_root,
                    'split': args.split, 'predictor': predictor.name,
                    'depth_range_m': [min_depth, max_depth],
                    'image_size': list(dataset[0].image.shape[:2]) if len(dataset) else None})
+    if engine:
+        report.update(engine_summary(engine))
     if args.data == 'scenes' and not args.data_root:
         report['scene_seed'] = args.scene_seed
     if args.worst:

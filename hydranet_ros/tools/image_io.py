@@ -7,11 +7,12 @@ import numpy as np
 
 import cv2
 
+from ..engine.images import decoded_to_rgb, ImageFormatError
+
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm',
                     '.pnm', '.jp2', '.exr', '.hdr', '.gif')
 # Keep greyscale or colour and 16-bit depth, drop alpha, and apply EXIF orientation (phone photos).
 _READ_FLAGS = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
-_UINT16_TO_UINT8 = 1.0 / 257.0
 
 
 class ImageReadError(ValueError):
@@ -27,21 +28,17 @@ class ImageJob:
 
 
 def to_uint8_rgb(image: np.ndarray) -> np.ndarray:
-    """Return a decoded OpenCV image (grey or BGR, 8/16-bit or float) as HxWx3 RGB uint8."""
-    if image.dtype == np.uint16:
-        image = cv2.convertScaleAbs(image, alpha=_UINT16_TO_UINT8)
-    elif image.dtype in (np.float32, np.float64):
+    """Return a decoded OpenCV image (grey or BGR, 8/16-bit or float) as HxWx3 RGB uint8.
+
+    8- and 16-bit pictures go through the engine's conversion (as compressed camera images do).
+    """
+    if image.dtype in (np.float32, np.float64):
         scale = 255.0 if np.nanmax(image) <= 1.0 else 1.0
         image = np.clip(np.nan_to_num(image) * scale, 0, 255).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        raise ImageReadError(f'unsupported pixel type {image.dtype}')
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
-    if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    try:
+        return decoded_to_rgb(image)
+    except ImageFormatError as error:
+        raise ImageReadError(str(error)) from error
 
 
 def read_image_rgb(path: str) -> np.ndarray:

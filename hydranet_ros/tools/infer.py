@@ -14,8 +14,8 @@ from typing import Dict, List, Optional, Sequence
 from tqdm import tqdm
 
 from ..engine import ImageFormatError, InferenceEngine
-from .engine_options import add_engine_arguments, engine_from_args, EXIT_OK, EXIT_SOME_FAILED, \
-    EXIT_USAGE, ToolError
+from .engine_options import add_engine_arguments, engine_from_args, engine_line, \
+    engine_summary, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, ToolError
 from .image_io import find_images, ImageJob, ImageReadError, read_image_rgb
 from .prediction_files import DEFAULT_OUTPUTS, OUTPUT_KINDS, parse_output_kinds, \
     write_prediction
@@ -65,15 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
 def model_description(engine: InferenceEngine, model_arg: Optional[str]) -> Dict:
     """Return what the summary says about the model and how it ran."""
     config = engine.config
-    return {
+    description = {
         'model': model_arg or 'bundled default',
         'preset': config.preset,
         'tasks': list(config.tasks),
         'class_names': list(config.class_names),
         'depth_range_m': [config.min_depth_m, config.max_depth_m],
-        'runtime': engine.describe(),
-        'input_size': list(engine.input_size) if engine.input_size else None,
     }
+    description.update(engine_summary(engine))
+    return description
 
 
 def process_image(engine: InferenceEngine, job: ImageJob, out_dir: str,
@@ -97,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
         raise ToolError(f'no images found in {", ".join(args.inputs)}'
                         + ('' if args.recursive else ' (use --recursive for sub-folders)'))
     engine = engine_from_args(args)
+    if not args.quiet:
+        print(f'model {args.model or "bundled default"}: {engine_line(engine)}')
     if 'normals' in args.outputs and args.outputs != DEFAULT_OUTPUTS \
             and 'normals' not in engine.config.tasks:
         LOGGER.warning('no normals written: this model predicts %s only',

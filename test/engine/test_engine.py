@@ -7,8 +7,8 @@ from torch.nn import functional as F
 import cv2
 
 from conftest import SAMPLES_DIR, require_shared
-from hydranet_ros.engine import (DeviceError, ImageFormatError, InferenceEngine, resolve_device,
-                                 to_rgb)
+from hydranet_ros.engine import (device_problem, DeviceError, ImageFormatError, InferenceEngine,
+                                 resolve_device, to_rgb)
 from hydranet_ros.engine.postprocess import upsampled_argmax
 from hydranet_ros.model import build_hydranet, HydraNetConfig, load_hydranet
 
@@ -130,7 +130,7 @@ def test_three_task_model_returns_unit_normals():
     (np.zeros((10, 10), np.uint8), 'rgb8', 'shape'),
     (np.zeros((10, 10, 4), np.uint8), 'bgr8', 'shape'),
     (np.zeros((4, 10, 3), np.uint8), 'rgb8', 'too small'),
-    (np.zeros((10, 10, 3), np.uint8), 'yuv422', 'unsupported encoding'),
+    (np.zeros((10, 10), np.float32), '32FC1', "encoding '32FC1' cannot be used as a camera"),
 ])
 def test_bad_images_raise_clear_errors(image, encoding, message):
     with pytest.raises(ImageFormatError, match=message):
@@ -140,8 +140,12 @@ def test_bad_images_raise_clear_errors(image, encoding, message):
 def test_devices():
     assert resolve_device('cpu').type == 'cpu'
     assert resolve_device('auto').type in ('cpu', 'cuda')
-    with pytest.raises(DeviceError, match='unknown device'):
-        resolve_device('gpu0')
+    for wrong in ('gpu0', 'cuda:', 'cuda:x', '', 'cpu:0'):
+        with pytest.raises(DeviceError, match='unknown device'):
+            resolve_device(wrong)
+        assert 'unknown device' in device_problem(wrong)
+    for right in ('auto', 'cpu', 'cuda', 'cuda:0', 'cuda:12', ' CUDA:1 ', 'Auto'):
+        assert device_problem(right) is None
     if not torch.cuda.is_available():
         with pytest.raises(DeviceError, match='CUDA is not available'):
             resolve_device('cuda:0')

@@ -10,17 +10,10 @@ import hydranet_ros
 from hydranet_ros.engine import decode_compressed, decode_raw, ImageFormatError, row_bytes, \
     SUPPORTED_ENCODINGS, to_rgb
 from hydranet_ros.engine import images
+from camera_encodings import BAYER_SITES, encoded, expected_rgb, message_fields, wide
 
 SAMPLE = pathlib.Path(hydranet_ros.__file__).parent / 'assets' / 'samples' / 'kitti_000099.png'
 ROW_PADDING_BYTES = 7  # odd: 16-bit rows then start at odd addresses
-WIDE_NOISE = 128  # added to value * 257: still rounds back to value (128 / 257 < 0.5)
-# Where the measured colour of a Bayer site is (row, column) per channel in each 2x2 cell.
-BAYER_SITES = {
-    'rggb': {0: [(0, 0)], 1: [(0, 1), (1, 0)], 2: [(1, 1)]},
-    'bggr': {2: [(0, 0)], 1: [(0, 1), (1, 0)], 0: [(1, 1)]},
-    'gbrg': {1: [(0, 0), (1, 1)], 2: [(0, 1)], 0: [(1, 0)]},
-    'grbg': {1: [(0, 0), (1, 1)], 0: [(0, 1)], 2: [(1, 0)]},
-}
 # Mean absolute error (0..255) allowed where the encoding loses information.
 BAYER_MEAN_ERROR = 8.0
 YUV_MEAN_ERROR = 4.0
@@ -32,78 +25,6 @@ def rgb() -> np.ndarray:
     """Return a crop of the bundled KITTI photo (RGB, even width) with detail and flat areas."""
     image = cv2.cvtColor(cv2.imread(str(SAMPLE)), cv2.COLOR_BGR2RGB)
     return np.ascontiguousarray(image[100:300, 300:700])
-
-
-def _wide(values: np.ndarray) -> np.ndarray:
-    """Return 8-bit values as 16-bit ones (v * 257 plus noise that rounds away)."""
-    noise = np.random.default_rng(0).integers(-WIDE_NOISE, WIDE_NOISE + 1, values.shape)
-    return np.clip(values.astype(np.int64) * 257 + noise, 0, 65535).astype(np.uint16)
-
-
-def _mosaic(rgb: np.ndarray, pattern: str) -> np.ndarray:
-    mosaic = np.empty(rgb.shape[:2], np.uint8)
-    for channel, sites in BAYER_SITES[pattern].items():
-        for row, col in sites:
-            mosaic[row::2, col::2] = rgb[row::2, col::2, channel]
-    return mosaic
-
-
-def _yuv422(rgb: np.ndarray, order: str) -> np.ndarray:
-    """Return (H, W, 2) YUV 4:2:2 of ``rgb`` (BT.601, video range), chroma averaged per pair."""
-    r, g, b = (rgb[..., c].astype(np.float64) for c in range(3))
-    y = 16 + 0.257 * r + 0.504 * g + 0.098 * b
-    u = 128 - 0.148 * r - 0.291 * g + 0.439 * b
-    v = 128 + 0.439 * r - 0.368 * g - 0.071 * b
-    u = (u[:, 0::2] + u[:, 1::2]) / 2
-    v = (v[:, 0::2] + v[:, 1::2]) / 2
-    packed = np.empty(rgb.shape[:2] + (2,), np.float64)
-    if order == 'uyvy':
-        packed[:, 0::2, 0], packed[:, 1::2, 0] = u, v
-        packed[:, :, 1] = y
-    else:
-        packed[:, :, 0] = y
-        packed[:, 0::2, 1], packed[:, 1::2, 1] = u, v
-    return np.clip(np.rint(packed), 0, 255).astype(np.uint8)
-
-
-def encoded(rgb: np.ndarray, encoding: str) -> np.ndarray:
-    """Return ``rgb`` stored in ``encoding`` as the (H, W[, C]) array of a message's pixels."""
-    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    alpha = np.full(rgb.shape[:2] + (1,), 200, np.uint8)
-    bgr = rgb[..., ::-1]
-    eight_bit = {
-        'rgb8': rgb, 'bgr8': bgr, '8UC3': bgr, 'rgba8': np.concatenate([rgb, alpha], 2),
-        'bgra8': np.concatenate([bgr, alpha], 2), 'mono8': grey, '8UC1': grey,
-    }
-    eight_bit['8UC4'] = eight_bit['bgra8']
-    if encoding in eight_bit:
-        return np.ascontiguousarray(eight_bit[encoding])
-    if encoding in ('mono16', '16UC1'):
-        return _wide(grey)
-    if encoding.endswith('16') and not encoding.startswith('bayer'):
-        return _wide(encoded(rgb, encoding[:-2] + '8'))
-    if encoding.startswith('bayer_'):
-        mosaic = _mosaic(rgb, encoding[6:10])
-        return mosaic if encoding.endswith('8') else _wide(mosaic)
-    order = 'uyvy' if encoding in ('yuv422', 'uyvy') else 'yuyv'
-    return _yuv422(rgb, order)
-
-
-def expected_rgb(rgb: np.ndarray, encoding: str) -> np.ndarray:
-    """Return what decoding must give: the photo, or its grey version for grey encodings."""
-    if encoding in ('mono8', '8UC1', 'mono16', '16UC1'):
-        return cv2.cvtColor(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
-    return rgb
-
-
-def message_fields(pixels: np.ndarray, padding: int = 0, big_endian: bool = False):
-    """Return (data bytes, step) of a message holding ``pixels`` with padded rows."""
-    height = pixels.shape[0]
-    stored = pixels.astype(pixels.dtype.newbyteorder('>' if big_endian else '<'))
-    rows = np.ascontiguousarray(stored).view(np.uint8).reshape(height, -1)
-    padded = np.zeros((height, rows.shape[1] + padding), np.uint8)
-    padded[:, :rows.shape[1]] = rows
-    return padded.tobytes(), padded.shape[1]
 
 
 def decode(pixels: np.ndarray, encoding: str, padding: int = 0, big_endian: bool = False):
@@ -243,9 +164,9 @@ def test_compressed_pictures_of_8_and_16_bits(rgb):
     assert np.array_equal(decode_compressed(_png(bgr), 'rgb8; png compressed bgr8'), rgb)
     assert np.array_equal(decode_compressed(_png(alpha), 'png'), rgb)
     assert np.array_equal(decode_compressed(memoryview(_png(grey)), 'png'), grey_rgb)
-    assert np.array_equal(decode_compressed(_png(_wide(grey)), 'mono16; png compressed'),
+    assert np.array_equal(decode_compressed(_png(wide(grey)), 'mono16; png compressed'),
                           grey_rgb)
-    assert np.array_equal(decode_compressed(_png(_wide(bgr)), 'png'), rgb)
+    assert np.array_equal(decode_compressed(_png(wide(bgr)), 'png'), rgb)
     ok, jpeg = cv2.imencode('.jpg', bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
     decoded = decode_compressed(jpeg.tobytes(), 'jpeg')
     reference = cv2.cvtColor(cv2.imdecode(jpeg, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)

@@ -11,8 +11,9 @@ import torch
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import get_typestore, Stores
 
+from camera_encodings import encoded, expected_rgb, message_fields
 from conftest import require_shared, SAMPLES_DIR
-from hydranet_ros.engine import InferenceEngine
+from hydranet_ros.engine import decode_raw, InferenceEngine
 from hydranet_ros.tools import bag as bag_tool
 from hydranet_ros.tools.bag_topics import bag_typestore
 
@@ -372,7 +373,7 @@ def test_undecodable_frame_is_reported_and_the_others_are_written(tmp_path, nyud
                       '--max-frames', '3', '--outputs-only',
                       '--summary', str(summary_path), '--quiet')
     assert result.returncode == 1
-    assert 'skipped frame 1' in result.stderr and 'cannot be decoded' in result.stderr
+    assert 'skipped frame 1' in result.stderr and 'cannot decode' in result.stderr
     written = read_bag(output)
     assert set(written) == set(OUTPUT_TOPICS) | {LABEL_INFO_TOPIC}, \
         '--outputs-only copies no recorded topic'
@@ -381,3 +382,43 @@ def test_undecodable_frame_is_reported_and_the_others_are_written(tmp_path, nyud
     summary = json.loads(summary_path.read_text())
     assert [f['frame'] for f in summary['frames']] == [0, 2]
     assert [f['frame'] for f in summary['failed']] == [1]
+
+
+CAMERA_ENCODINGS = (('bayer_rggb8', False, 0), ('yuv422_yuy2', False, 6),
+                    ('mono16', True, 2), ('32FC1', False, 0))  # (encoding, big endian, padding)
+
+
+def test_camera_encodings_are_decoded_as_the_engine_decodes_them(tmp_path, nyud_checkpoint,
+                                                                 engine):
+    """Bayer, YUV 4:2:2 and big-endian padded mono16 frames are processed; 32FC1 is refused."""
+    source = tmp_path / 'encodings'
+    frames = sample_frames()
+    fields = []
+    with Writer(source, version=8, storage_plugin=StoragePlugin.SQLITE3) as writer:
+        images = writer.add_connection('/camera/image_raw', 'sensor_msgs/msg/Image',
+                                       typestore=STORE)
+        for index, (encoding, big_endian, padding) in enumerate(CAMERA_ENCODINGS):
+            pixels = (np.ones(frames[index].shape[:2], np.float32) if encoding == '32FC1'
+                      else encoded(frames[index], encoding))
+            data, step = message_fields(pixels, padding, big_endian)
+            fields.append((data, encoding, FRAME_WIDTH_PX, FRAME_HEIGHT_PX, step, big_endian))
+            message = TYPES['sensor_msgs/msg/Image'](
+                header=header(index), height=FRAME_HEIGHT_PX, width=FRAME_WIDTH_PX,
+                encoding=encoding, is_bigendian=int(big_endian), step=step,
+                data=np.frombuffer(data, np.uint8))
+            writer.write(images, FIRST_RECORD_NS + index * FRAME_PERIOD_NS,
+                         STORE.serialize_cdr(message, 'sensor_msgs/msg/Image'))
+    output = tmp_path / 'processed'
+    result = run_tool(str(source), str(output), '--model', str(nyud_checkpoint),
+                      *ENGINE_ARGS, '--quiet')
+    assert result.returncode == 1
+    assert "skipped frame 3: image encoding '32FC1' cannot be used as a camera image" in \
+        result.stderr and 'image_proc' in result.stderr
+    written = read_bag(output)['/hydranet/segmentation/labels']
+    assert len(written) == 3
+    for (_, labels_msg, _), (encoding, _, _), frame_fields, frame in zip(
+            written, CAMERA_ENCODINGS, fields, frames):
+        decoded = decode_raw(*frame_fields)
+        if encoding == 'mono16':
+            assert np.array_equal(decoded, expected_rgb(frame, encoding))
+        assert np.array_equal(image_array(labels_msg), engine.infer(decoded).labels), encoding

@@ -23,6 +23,9 @@ ALPHA = 0.7
 CHECKPOINT_SEED = 7
 THREADS = 2  # the tool and the reference engine here: results then match exactly
 ENGINE_ARGS = ('--backend', 'torch', '--device', 'cpu', '--threads', str(THREADS))
+BUNDLED_TRAINING_SIZE = (96, 320)
+SAME_DEPTH_RTOL = 1e-3
+SAME_LABELS_FRACTION = 0.999
 
 
 def tool_command() -> list:
@@ -236,3 +239,28 @@ def test_reading_formats_into_rgb(tmp_path):
     assert read_image_rgb(str(tmp_path / 'alpha.png'))[0, 0].tolist() == [0, 0, 200]
     cv2.imwrite(str(tmp_path / 'grey.tiff'), np.full((10, 12), 65535, np.uint16))
     assert read_image_rgb(str(tmp_path / 'grey.tiff'))[0, 0].tolist() == [255, 255, 255]
+
+
+def test_bundled_model_runs_at_its_training_size_as_the_engine_does(tmp_path):
+    """Default options: the bundled model at 96x320, the same depth and labels as the engine."""
+    sample = require_shared(SAMPLES_DIR / 'kitti_joint' / '000099.png')
+    out = tmp_path / 'out'
+    result = run_tool(sample, '--out', out, '--outputs', 'depth_npy,labels')
+    assert result.returncode == 0, result.stderr
+    assert 'network input 96x320 (the training size recorded in the checkpoint)' in \
+        result.stdout
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['input_size'] == list(BUNDLED_TRAINING_SIZE)
+    assert summary['network_input'].startswith('network input 96x320')
+    rgb = read_image_rgb(str(sample))
+    engine = InferenceEngine(None)
+    assert engine.plan.input_size == BUNDLED_TRAINING_SIZE
+    expected = engine.infer(rgb)
+    depth = np.load(out / f'000099{OUTPUT_KINDS["depth_npy"][0]}')
+    assert np.array_equal(np.isnan(depth), np.isnan(expected.depth))
+    finite = np.isfinite(depth)
+    assert np.allclose(depth[finite], expected.depth[finite], rtol=SAME_DEPTH_RTOL, atol=0)
+    labels = cv2.imread(str(out / f'000099{OUTPUT_KINDS["labels"][0]}'), cv2.IMREAD_UNCHANGED)
+    assert (labels == expected.labels).mean() >= SAME_LABELS_FRACTION
+    assert summary['images'][0]['depth_m']['median_m'] == pytest.approx(
+        float(np.nanmedian(expected.depth)), rel=SAME_DEPTH_RTOL)
