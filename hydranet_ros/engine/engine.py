@@ -50,7 +50,7 @@ class InferenceEngine:
         else:
             path = os.fspath(model) if model else default_model_path()
             network = load_hydranet(path, device='cpu', preset=preset)
-        self.model: HydraNet = network.cpu()
+        network = network.cpu()
         self.config = network.config
         self.plan: RunPlan = plan_run(self.config, device, backend, precision, input_size,
                                       fallback_to_cpu)
@@ -58,20 +58,21 @@ class InferenceEngine:
         self.overlay_alpha = overlay_alpha
         self.colors = color_table(self.config.class_colors, self.config.num_classes)
         self.labels_dtype = label_dtype(self.config.num_classes)
-        self.backend = self._create_backend(threads, cache_dir, dict(backend_options or {}))
+        self.backend = self._create_backend(network, threads, cache_dir,
+                                            dict(backend_options or {}))
         LOGGER.info('inference engine ready: %s, %s, %d classes, tasks %s',
                     self.backend.describe(), self.network_input_text(),
                     self.config.num_classes, ','.join(self.config.tasks))
 
-    def _create_backend(self, threads: Optional[int], cache_dir: Optional[str],
-                        options: Dict[str, Any]) -> Backend:
+    def _create_backend(self, network: HydraNet, threads: Optional[int],
+                        cache_dir: Optional[str], options: Dict[str, Any]) -> Backend:
         plan = self.plan
         if plan.backend == 'onnxruntime':
             from .onnx_backend import OnnxRuntimeBackend
-            return OnnxRuntimeBackend(self.model, plan.device, plan.precision, threads=threads,
+            return OnnxRuntimeBackend(network, plan.device, plan.precision, threads=threads,
                                       cache_dir=cache_dir, **options)
         from .torch_backend import TorchBackend
-        return TorchBackend(self.model, plan.device, plan.precision, threads=threads, **options)
+        return TorchBackend(network, plan.device, plan.precision, threads=threads, **options)
 
     def network_input_text(self) -> str:
         """Return one line saying the network input size and why, for logs."""
@@ -122,6 +123,30 @@ class InferenceEngine:
         """
         rgb = to_rgb(image, encoding)
         return self._run_network([rgb], *rgb.shape[:2])
+
+    def run_network_many(self, images: Sequence[np.ndarray]) -> List[NetworkOutputs]:
+        """Run the network on RGB images of any sizes, in as few batches as the plan allows.
+
+        With a fixed network input size every image goes into one batch; otherwise images of
+        one size share a batch. Each result holds one image, for ``finish``.
+        """
+        if len(images) == 1:
+            return [self.run_network(images[0])]
+        rgb = [to_rgb(image) for image in images]
+        groups: Dict[Tuple[int, int], List[int]] = {}
+        for index, image in enumerate(rgb):
+            key = (0, 0) if self.plan.input_size is not None else image.shape[:2]
+            groups.setdefault(key, []).append(index)
+        results: List[Optional[NetworkOutputs]] = [None] * len(rgb)
+        for indices in groups.values():
+            batch = [rgb[i] for i in indices]
+            together = self._run_network(batch, *batch[0].shape[:2])
+            for offset, index in enumerate(indices):
+                image = rgb[index]
+                raw = {key: value[offset:offset + 1] for key, value in together.raw.items()}
+                results[index] = NetworkOutputs([image], image.shape[0], image.shape[1], raw,
+                                                dict(together.timings_ms))
+        return results
 
     def _run_network(self, batch: List[np.ndarray], height: int,
                      width: int) -> NetworkOutputs:

@@ -29,6 +29,7 @@ from torch import nn
 from ..model.blocks import ChainedResidualPool
 from .backend import Backend, BackendError, RawOutputs
 from .preprocess import normalise_nchw
+from .run_plan import precision_problem
 
 LOGGER = logging.getLogger(__name__)
 ONNX_OPSET = 17
@@ -40,7 +41,6 @@ MIN_INT8_HEAD_CHANNELS = 16
 CACHE_ENV = 'HYDRANET_CACHE_DIR'
 MAX_CACHED_SESSIONS = 4
 DYNAMIC_BLOCK_BASE = 4
-ONNX_PRECISIONS = ('fp32', 'int8')
 INPUT_NAME = 'image'
 UINT8_TENSOR = 'tensor(uint8)'
 Shape = Tuple[int, int, int]
@@ -279,12 +279,10 @@ class OnnxRuntimeBackend(Backend):
         except ImportError as error:
             raise BackendError('the onnxruntime backend needs the onnxruntime package '
                                '(pip install onnxruntime)') from error
-        if device.type != 'cpu':
-            raise BackendError('the onnxruntime backend runs on the CPU; use the torch '
-                               'backend for CUDA')
-        if precision not in ONNX_PRECISIONS:
-            raise BackendError(f'precision {precision!r} is not available in the onnxruntime '
-                               f'backend; use one of {", ".join(ONNX_PRECISIONS)}')
+        problem = precision_problem(self.name, device, precision)
+        if problem is not None:
+            raise BackendError(f'{problem} (use the torch backend on a GPU)'
+                               if device.type != 'cpu' else problem)
         self._ort = onnxruntime
         state = onnxruntime.capi.onnxruntime_pybind11_state
         self._load_errors = (OSError, RuntimeError) + tuple(

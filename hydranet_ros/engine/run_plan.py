@@ -125,6 +125,21 @@ def plan_problem(device: str = 'auto', backend: str = 'auto',
     return None
 
 
+def precision_problem(backend: str, device: torch.device, precision: str) -> Optional[str]:
+    """Return why ``backend`` cannot run ``precision`` on ``device`` (``BACKEND_PRECISIONS``)."""
+    supported = BACKEND_PRECISIONS.get(backend, {})
+    if device.type not in supported:
+        places = ' or '.join(supported) or 'no device'
+        return f'the {backend} backend runs on {places}, not on {device}'
+    if precision in supported[device.type]:
+        return None
+    hint = ''
+    if precision in GPU_ONLY_PRECISIONS and device.type == 'cpu':
+        hint = f'; {precision} needs a CUDA GPU (on the CPU use fp32, or int8 with onnxruntime)'
+    return (f'the {backend} backend runs {_choices(supported[device.type])} on {device.type}, '
+            f'not {precision}{hint}')
+
+
 def recorded_input_size(config: HydraNetConfig) -> InputSize:
     """Return the (height, width) the checkpoint says it was trained at, or None."""
     size = (config.notes or {}).get(IMAGE_SIZE_NOTE)
@@ -210,8 +225,7 @@ def plan_run(config: HydraNetConfig, device: str = 'auto', backend: str = 'auto'
     chosen_device = _choose_device(device, backend, precision, fallback_to_cpu)
     chosen_precision = _choose_precision(precision, chosen_device, device, fallback_to_cpu)
     chosen_backend = _choose_backend(backend, chosen_precision, chosen_device)
-    supported = BACKEND_PRECISIONS[chosen_backend].get(chosen_device.type, ())
-    if chosen_precision not in supported:
-        raise BackendError(f'the {chosen_backend} backend runs {_choices(supported) or "nothing"} '
-                           f'on {chosen_device}, not {chosen_precision}')
+    problem = precision_problem(chosen_backend, chosen_device, chosen_precision)
+    if problem is not None:
+        raise BackendError(problem)
     return RunPlan(chosen_device, chosen_backend, chosen_precision, size, reason)

@@ -14,6 +14,7 @@ from torch import nn
 
 from ..model.fusion import fold_batchnorm
 from .backend import Backend, BackendError, RawOutputs
+from .run_plan import precision_problem
 
 LOGGER = logging.getLogger(__name__)
 DTYPES = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
@@ -84,12 +85,9 @@ class TorchBackend(Backend):
                  threads: Optional[int] = None, compile_model: bool = False,
                  cuda_graphs: bool = False) -> None:
         super().__init__(device, precision)
-        if precision not in DTYPES:
-            raise BackendError(f'precision {precision!r} is not supported by the torch backend; '
-                               f'use one of {", ".join(DTYPES)}')
-        if precision != 'fp32' and device.type != 'cuda':
-            raise BackendError(f'precision {precision} needs a CUDA GPU; on the CPU use fp32 '
-                               f'(or int8 with the onnxruntime backend)')
+        problem = precision_problem(self.name, device, precision)
+        if problem is not None:
+            raise BackendError(problem)
         if cuda_graphs and device.type != 'cuda':
             raise BackendError('CUDA graphs need a CUDA device; leave them off on the CPU')
         if device.type == 'cpu' and threads:
