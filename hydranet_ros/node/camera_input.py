@@ -218,6 +218,21 @@ class CameraInput:
         self._waiting = False
         self._stale_warned = False
 
+    @property
+    def stats(self) -> NodeStatistics:
+        """This camera's counters and latencies."""
+        return self._stats
+
+    @property
+    def name(self) -> str:
+        """Return the camera's topic prefix: '' for the single unnamed camera."""
+        return self._prefix.rstrip('/')
+
+    @property
+    def has_frame(self) -> bool:
+        """Whether a good frame waits to be processed."""
+        return self._frame is not None
+
     # ------------------------------------------------------------------ topics
     def topic(self, name: str) -> str:
         """Return the relative topic ``name`` of this camera (``front/image``)."""
@@ -422,6 +437,61 @@ class CameraInput:
             f'depth/camera_info is not published (and the perception bundle has an empty '
             f'calibration) until it arrives; remap camera_info to the calibration topic of '
             f'the camera', throttle_duration_sec=WARNING_THROTTLE_S)
+
+
+class Cameras:
+    """Every camera of the node, read together by the inference thread."""
+
+    def __init__(self, node, prefixes: Tuple[str, ...], rejections: RejectionLog) -> None:
+        self._pulled = PulledInput(node)
+        self.all: List[CameraInput] = [CameraInput(node, self._pulled, NodeStatistics(),
+                                                   rejections, prefix) for prefix in prefixes]
+        self._turn = 0  # the camera that goes first into the next batch
+
+    def subscribe(self, settings, qos: QoSProfile) -> None:
+        """Subscribe every camera."""
+        for camera in self.all:
+            camera.subscribe(settings, qos)
+
+    def unsubscribe(self) -> None:
+        """Unsubscribe every camera; an unprocessed frame counts as dropped."""
+        for camera in self.all:
+            if camera.unsubscribe():
+                camera.stats.frame_dropped()
+
+    def forget_camera_info(self) -> None:
+        """Drop every calibration."""
+        for camera in self.all:
+            camera.forget_camera_info()
+
+    def wake(self) -> None:
+        """Make a ``next_frames`` wait return at once."""
+        self._pulled.wake()
+
+    def next_frames(self, timeout_s: float, max_batch: int = 0) -> Optional[List[ReceivedFrame]]:
+        """Take every queued camera message (checked, counted); return a batch of frames.
+
+        The batch holds the newest frame of each camera that has one, at most ``max_batch``
+        (0: no limit), the cameras taking turns at going first, so that a faster camera never
+        takes the place of a slower one; a silent camera costs nothing. None on timeout.
+        """
+        for camera in self.all:
+            camera.set_waiting(True)
+        try:
+            ready = self._pulled.wait(timeout_s)
+        finally:
+            for camera in self.all:
+                camera.set_waiting(False)
+        started_s = time.perf_counter()
+        for camera in self.all:
+            camera.take_ready(ready, started_s)
+        count = len(self.all)
+        order = [self.all[(self._turn + i) % count] for i in range(count)]
+        batch = [camera for camera in order if camera.has_frame][:max_batch or count]
+        if batch:
+            self._turn = (self.all.index(batch[-1]) + 1) % count
+        frames = [frame for frame in (camera.take_frame() for camera in batch) if frame]
+        return frames or None
 
 
 def received_perf_s(info: Dict[str, Any], now_perf_s: Optional[float] = None) -> float:

@@ -10,8 +10,7 @@ the newest frame and drop older ones. Outputs carry the input image's header; he
 import signal
 import sys
 import threading
-import time
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import rclpy
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
@@ -28,13 +27,13 @@ from ..engine import InferenceEngine
 from ..engine.class_map import model_name
 from ..engine.memory import keep_large_buffers
 from . import diagnostics
-from .camera_input import CameraInput, PulledInput, ReceivedFrame
+from .camera_input import CameraInput, Cameras
 from .engine_holder import EngineHolder, build_engine, release_memory
 from .input_checks import REJECTION_KINDS
 from .messages import quiet_decoder_warnings
 from .outputs import OUTPUT_DECLARATIONS, OUTPUT_PARAMETERS, Outputs
-from .parameters import (CORE_SPECS, NodeSettings, ParameterTable, asks_for_help, descriptor,
-                         input_qos, usage_text)
+from .parameters import (CORE_SPECS, NodeSettings, ParameterTable, asks_for_help,
+                         declared_default, descriptor, input_qos, normalised, usage_text)
 from .processing import FrameProcessor
 
 NODE_NAME = 'hydranet_node'
@@ -55,17 +54,17 @@ class HydraNetNode(LifecycleNode):
     def __init__(self, node_name: str = NODE_NAME, **kwargs) -> None:
         super().__init__(node_name, **kwargs)
         self.settings = self._declare_parameters()
-        self._stats = diagnostics.NodeStatistics()
-        self._rejections = diagnostics.RejectionLog(self.get_logger().warning)
-        self._pulled = PulledInput(self)
-        self._camera = CameraInput(self, self._pulled, self._stats, self._rejections)
-        self._processor = FrameProcessor(self, self._stats, self._next_frame, self._pulled.wake)
+        self._cameras = Cameras(self, PARAMETERS.cameras(self.settings),
+                                diagnostics.RejectionLog(self.get_logger().warning))
+        self._processor = FrameProcessor(
+            self, lambda timeout_s: self._cameras.next_frames(timeout_s, self.settings.max_batch),
+            self._cameras.wake)
         self.engines: EngineHolder[NodeSettings, InferenceEngine] = EngineHolder(
             self._build_engine, PARAMETERS.engine_key, self._on_engine_swapped,
             self._on_engine_failed)
-        self._outputs: Optional[Outputs] = None
+        self._outputs: Dict[str, Outputs] = {}
         self._engine_error: Optional[str] = None
-        self._rejections_reported = 0
+        self._rejections_reported: Dict[str, int] = {}
         self._diagnostics_publisher = self.create_publisher(
             DiagnosticArray, '/diagnostics', DIAGNOSTICS_QOS_DEPTH)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
@@ -73,9 +72,9 @@ class HydraNetNode(LifecycleNode):
 
     # ------------------------------------------------------------------ parameters
     def _declare_parameters(self) -> NodeSettings:
-        values = {spec.name: self.declare_parameter(spec.name, spec.default,
-                                                    descriptor(spec)).value
-                  for spec in PARAMETERS.specs}
+        values = {spec.name: normalised(self.declare_parameter(
+            spec.name, declared_default(spec), descriptor(spec)).value, spec)
+            for spec in PARAMETERS.specs}
         for name, value in values.items():
             reason = PARAMETERS.check_value(name, value, check_files=False)
             if reason:
@@ -87,7 +86,8 @@ class HydraNetNode(LifecycleNode):
         return settings
 
     def _on_set_parameters(self, parameters: List[Parameter]) -> SetParametersResult:
-        changes = {p.name: p.value for p in parameters if p.name in PARAMETERS.by_name}
+        changes = {p.name: normalised(p.value, PARAMETERS.by_name[p.name]) for p in parameters
+                   if p.name in PARAMETERS.by_name}
         for name, value in changes.items():
             if PARAMETERS.by_name[name].read_only:
                 return SetParametersResult(successful=False,
@@ -102,13 +102,14 @@ class HydraNetNode(LifecycleNode):
         if reason:
             return SetParametersResult(successful=False, reason=reason)
         self.settings = settings
-        if self._outputs is not None:
+        if self._outputs:
             self._apply_settings(settings, set(changes))
         return SetParametersResult(successful=True)
 
     def _apply_settings(self, settings: NodeSettings, changed: set) -> None:
-        self._outputs.sync(settings)
-        self._camera.configure(settings)
+        for camera in self._cameras.all:
+            self._outputs[camera.name].sync(settings)
+            camera.configure(settings)
         if PARAMETERS.engine_parameters & changed:
             serving = self.engines.settings
             if self.engines.request(settings):
@@ -121,7 +122,7 @@ class HydraNetNode(LifecycleNode):
                     PARAMETERS.engine_key(serving) == PARAMETERS.engine_key(settings):
                 self._engine_error = None  # back to what serves: an earlier failure is moot
         if LABEL_INFO_PARAMETERS & changed:
-            self.publish_label_info(self._outputs)
+            self._publish_label_infos()
 
     # ------------------------------------------------------------------ engine
     def _build_engine(self, settings: NodeSettings) -> InferenceEngine:
@@ -132,7 +133,7 @@ class HydraNetNode(LifecycleNode):
         self._engine_error = None
         self.get_logger().info(f'now serving {model_name(settings.model_path)} with '
                                f'{engine.describe()}, {engine.network_input_text()}')
-        self.publish_label_info(self._outputs)
+        self._publish_label_infos()
 
     def _on_engine_failed(self, settings: NodeSettings, error: Exception) -> None:
         self._engine_error = f'{type(error).__name__}: {error}'
@@ -153,21 +154,23 @@ class HydraNetNode(LifecycleNode):
                                     f'{self._engine_error}')
             return TransitionCallbackReturn.FAILURE
         self._engine_error = None
-        self._outputs = Outputs(self)
-        self._outputs.sync(settings)
+        for camera in self._cameras.all:
+            self._outputs[camera.name] = Outputs(self, camera.name)
+            self._outputs[camera.name].sync(settings)
         self.get_logger().info(f'configured: {model_name(settings.model_path)} '
                                f'({engine.config.num_classes} classes) with '
                                f'{engine.describe()}, {engine.network_input_text()}')
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:
-        """Subscribe to the camera and start the processing threads."""
+        """Subscribe to the cameras and start the processing threads."""
         settings = self.settings
-        self._camera.subscribe(settings, input_qos(settings.input_qos, settings.input_qos_depth))
+        self._cameras.subscribe(settings, input_qos(settings.input_qos, settings.input_qos_depth))
         self._processor.start()
-        self.publish_label_info(self._outputs)
-        self.get_logger().info(f'active: processing {self._camera.image_topic} with '
-                               f'camera_info from {self._camera.camera_info_topic}')
+        self._publish_label_infos()
+        self.get_logger().info('active: processing ' + '; '.join(
+            f'{c.image_topic} with camera_info from {c.camera_info_topic}'
+            for c in self._cameras.all))
         return super().on_activate(state)
 
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
@@ -179,41 +182,37 @@ class HydraNetNode(LifecycleNode):
 
     def on_cleanup(self, state: State) -> TransitionCallbackReturn:
         """Destroy the publishers and free the engine (and its GPU memory)."""
-        self._release()
-        return TransitionCallbackReturn.SUCCESS
+        return self._release()
 
     def on_shutdown(self, state: Optional[State]) -> TransitionCallbackReturn:
         """Stop everything."""
         self._processor.stop()
-        self._unsubscribe()
-        self._release()
-        return TransitionCallbackReturn.SUCCESS
+        return self._release()
 
     def on_error(self, state: State) -> TransitionCallbackReturn:
         """Return to unconfigured after an error in a transition."""
         self.get_logger().error(f'error in state {state.label}: cleaning up')
         self._processor.stop()
-        self._release()
-        return TransitionCallbackReturn.SUCCESS
+        return self._release()
 
     def _unsubscribe(self) -> None:
         if self._processor.running:
             return  # the thread still reads the subscriptions; they go with the node
-        if self._camera.unsubscribe():
-            self._stats.frame_dropped()
+        self._cameras.unsubscribe()
 
-    def _release(self) -> None:
+    def _release(self) -> TransitionCallbackReturn:
         self._unsubscribe()
-        if self._outputs is not None:
-            self._outputs.destroy()
-            self._outputs = None
+        for outputs in self._outputs.values():
+            outputs.destroy()
+        self._outputs.clear()
         engine = self.engines.engine
         self.engines.release()
-        self._camera.forget_camera_info()
+        self._cameras.forget_camera_info()
         if engine is not None:
             device = engine.device
             del engine
             release_memory(device)
+        return TransitionCallbackReturn.SUCCESS
 
     # ------------------------------------------------------------------ for the stages
     def lifecycle_state(self) -> str:
@@ -229,7 +228,11 @@ class HydraNetNode(LifecycleNode):
 
     def outputs_of(self, camera: CameraInput) -> Optional[Outputs]:
         """Return the outputs of a camera (None while unconfigured)."""
-        return self._outputs
+        return self._outputs.get(camera.name)
+
+    def _publish_label_infos(self) -> None:
+        for outputs in list(self._outputs.values()):
+            self.publish_label_info(outputs)
 
     def publish_label_info(self, outputs: Optional[Outputs]) -> None:
         """Publish the class map of the serving model on ``outputs``."""
@@ -241,49 +244,49 @@ class HydraNetNode(LifecycleNode):
 
     def reject_unattributed(self, kind: str, reason: str) -> None:
         """Count and log a failure that no camera frame can be blamed for."""
-        self._camera.reject(None, kind, reason)
-
-    def _next_frame(self, timeout_s: float) -> Optional[ReceivedFrame]:
-        """Take every queued camera message (checked, counted); return the newest good frame."""
-        self._camera.set_waiting(True)
-        try:
-            ready = self._pulled.wait(timeout_s)
-        finally:
-            self._camera.set_waiting(False)
-        self._camera.take_ready(ready, time.perf_counter())
-        return self._camera.take_frame()
+        self._cameras.all[0].reject(None, kind, reason)
 
     # ------------------------------------------------------------------ health
     def _publish_diagnostics(self) -> None:
-        snapshot = self._stats.snapshot()
         engine, serving = self.engines.engine, self.engines.settings
-        rejected_since_last = snapshot['frames_rejected'] - self._rejections_reported
-        self._rejections_reported = snapshot['frames_rejected']
-        for kind in REJECTION_KINDS:
-            snapshot.setdefault(f'frames_rejected_{kind}', 0)
-        camera_info_known = self._camera.camera_info is not None
-        silent_s = self._camera.silence_s()
         state = self.lifecycle_state()
-        level, message = diagnostics.health(state, snapshot, camera_info_known,
-                                            rejected_since_last, self._engine_error,
-                                            engine is not None, silent_s,
-                                            self.settings.input_timeout_s)
-        device = str(engine.device) if engine else self.settings.device
-        values = [('state', state),
+        shared = [('state', state),
                   ('model', model_name(serving.model_path) if serving else ''),
                   ('backend', engine.describe() if engine else ''),
                   ('network_input', engine.network_input_text() if engine else ''),
-                  ('device', device),
+                  ('device', str(engine.device) if engine else self.settings.device),
                   ('classes', engine.config.num_classes if engine else 0),
                   ('engine_rebuilding', self.engines.rebuilding),
                   ('engine_error', self._engine_error or ''),
-                  ('camera_info_received', camera_info_known),
-                  ('seconds_since_last_image', -1.0 if silent_s is None else silent_s)]
-        status = diagnostics.diagnostic_status(f'{self.get_name()}: depth and segmentation',
-                                               device, level, message,
-                                               values + sorted(snapshot.items()))
+                  ('cameras', len(self._cameras.all)),
+                  ('batches', self._processor.batches),
+                  ('mean_batch_size', self._processor.batched_frames /
+                   max(1, self._processor.batches))]
+        statuses = [self._camera_status(camera, state, shared, engine is not None)
+                    for camera in self._cameras.all]
         self._diagnostics_publisher.publish(
-            diagnostics.diagnostic_array(self.get_clock().now().to_msg(), [status]))
+            diagnostics.diagnostic_array(self.get_clock().now().to_msg(), statuses))
+
+    def _camera_status(self, camera: CameraInput, state: str, shared: list,
+                       has_engine: bool):
+        """Return one camera's DiagnosticStatus: its own figures and the shared engine's."""
+        snapshot = camera.stats.snapshot()
+        reported = self._rejections_reported.get(camera.name, 0)
+        self._rejections_reported[camera.name] = snapshot['frames_rejected']
+        for kind in REJECTION_KINDS:
+            snapshot.setdefault(f'frames_rejected_{kind}', 0)
+        camera_info_known = camera.camera_info is not None
+        silent_s = camera.silence_s()
+        level, message = diagnostics.health(
+            state, snapshot, camera_info_known, snapshot['frames_rejected'] - reported,
+            self._engine_error, has_engine, silent_s, self.settings.input_timeout_s)
+        values = shared + [('camera', camera.name), ('image_topic', camera.image_topic),
+                           ('camera_info_received', camera_info_known),
+                           ('seconds_since_last_image', -1.0 if silent_s is None else silent_s)]
+        name = f'{self.get_name()}: ' + (f'camera {camera.name}' if camera.name
+                                         else 'depth and segmentation')
+        return diagnostics.diagnostic_status(name, dict(shared)['device'], level, message,
+                                             values + sorted(snapshot.items()))
 
 
 def main(args: Optional[List[str]] = None) -> int:

@@ -4,11 +4,12 @@ The core parameters are declared here; each output adds the parameter that enabl
 (``outputs.py``), and ``ParameterTable`` holds them all.
 """
 import os
+import re
 import textwrap
 from dataclasses import dataclass
 from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
                        qos_profile_sensor_data)
 
@@ -17,7 +18,7 @@ from ..engine.devices import device_problem
 from ..engine.run_plan import plan_problem
 from ..model import PRESETS
 
-Value = Union[str, bool, int, float]
+Value = Union[str, bool, int, float, Tuple[str, ...]]
 MIN_INFERENCE_SIDE_PX = 32
 MAX_INFERENCE_SIDE_PX = 8192
 MAX_DEPTH_LIMIT_M = 1000.0
@@ -29,6 +30,8 @@ MAX_INPUT_PIXELS_LIMIT = 1 << 30  # OpenCV's own limit for decoded images
 DEFAULT_MAX_INPUT_PIXELS = 4096 * 4096
 MAX_INPUT_TIMEOUT_S = 3600.0
 HELP_WIDTH = 99
+MAX_BATCH = 64
+CAMERA_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*')
 PIPELINE_CHOICES = ('auto', 'always', 'never')  # not on/off: YAML reads those as booleans
 INPUT_QOS_CHOICES = ('sensor_data', 'reliable', 'best_effort')
 OUTPUT_QOS_CHOICES = ('reliable', 'best_effort')
@@ -37,7 +40,10 @@ LATCHED_DEPTH = 1
 
 @dataclass(frozen=True)
 class ParameterSpec:
-    """One parameter: its default (which fixes its type), description and constraints."""
+    """One parameter: its default (which fixes its type), description and constraints.
+
+    A tuple default declares a string-array parameter (its value is kept as a tuple).
+    """
 
     name: str
     default: Value
@@ -120,6 +126,13 @@ CORE_SPECS: Tuple[ParameterSpec, ...] = (
     ParameterSpec('use_compressed_input', False, 'Subscribe to <image>/compressed '
                   '(sensor_msgs/CompressedImage, jpeg or png) instead of the raw image topic',
                   read_only=True),
+    ParameterSpec('cameras', (), 'Camera names; each subscribes <name>/image and '
+                  '<name>/camera_info and publishes every output under <name>/ '
+                  '(front/depth/image, ...). Empty: one camera on image and camera_info',
+                  read_only=True,
+                  constraints='distinct names of letters, digits, _ and /'),
+    ParameterSpec('max_batch', 0, 'Most frames (one per camera) run through the network in one '
+                  'batch; 0: the number of cameras', value_range=(0, MAX_BATCH), read_only=True),
     ParameterSpec('autostart', True, 'Configure and activate the lifecycle node at start; '
                   'false waits for a lifecycle manager', read_only=True),
 )
@@ -179,6 +192,10 @@ class ParameterTable:
         """Return the settings made of every default."""
         return NodeSettings({spec.name: spec.default for spec in self.specs})
 
+    def cameras(self, settings: NodeSettings) -> Tuple[str, ...]:
+        """Return the camera prefixes: the named cameras, or one unnamed camera ('')."""
+        return tuple(settings.cameras) or ('',)
+
     def engine_key(self, settings: NodeSettings) -> tuple:
         """Return the values that define an engine; a change needs a new engine."""
         sized = ('inference_width', 'inference_height')
@@ -190,6 +207,8 @@ class ParameterTable:
         spec = self.by_name.get(name)
         if spec is None:
             return f'unknown parameter {name!r}'
+        if isinstance(spec.default, tuple):
+            return _string_array_problem(name, value)
         if type(value) is not type(spec.default):
             return (f'{name} must be a {_type_name(spec.default)}, got {_type_name(value)} '
                     f'{value!r}')
@@ -219,6 +238,35 @@ class ParameterTable:
         return plan_problem(settings.device, settings.backend, settings.precision)
 
 
+def _string_array_problem(name: str, value: Any) -> Optional[str]:
+    """Return why ``value`` is not a valid string array for ``name`` (cameras: names too)."""
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        return f'{name} must be a string array, got {_type_name(value)} {value!r}'
+    if name == 'cameras':
+        bad = [v for v in value if not CAMERA_NAME.fullmatch(v)]
+        if bad:
+            return (f'cameras {bad!r}: a camera name is a relative topic prefix (letters, '
+                    f'digits, _ and /, not starting with a digit), e.g. front or arm/left')
+        if len(set(value)) != len(value):
+            return f'cameras {list(value)!r} names a camera twice'
+    return None
+
+
+def normalised(value: Any, spec: Optional[ParameterSpec] = None) -> Value:
+    """Return a parameter value as settings keep it (string arrays as tuples).
+
+    A params file's empty list (``cameras: []``) reaches rclpy without a type, as None.
+    """
+    if value is None and spec is not None and isinstance(spec.default, tuple):
+        return ()
+    return tuple(value) if isinstance(value, (list, tuple)) else value
+
+
+def declared_default(spec: ParameterSpec) -> Any:
+    """Return the default as rclpy declares it (string arrays as lists)."""
+    return list(spec.default) if isinstance(spec.default, tuple) else spec.default
+
+
 def _type_name(value: Any) -> str:
     return {bool: 'bool', int: 'integer', float: 'double', str: 'string'}.get(
         type(value), type(value).__name__)
@@ -231,6 +279,8 @@ def descriptor(spec: ParameterSpec) -> ParameterDescriptor:
         constraints = 'one of: ' + ', '.join(repr(c) if c == '' else c for c in spec.choices)
     result = ParameterDescriptor(name=spec.name, description=spec.description,
                                  additional_constraints=constraints, read_only=spec.read_only)
+    if isinstance(spec.default, tuple):
+        result.type = ParameterType.PARAMETER_STRING_ARRAY
     if spec.value_range is not None:
         low, high = spec.value_range
         if isinstance(spec.default, float):

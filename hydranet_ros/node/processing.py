@@ -1,14 +1,15 @@
 """Processing frames: the inference thread, the optional publishing thread, and their timing.
 
-The inference thread takes the newest frame from the camera input, decodes it and runs the
-network; the rest (decoding the network's outputs, building and publishing messages) runs on
-the same thread, or, when pipelining, on the publishing thread while the network runs the next
-frame. Every frame ends counted: published, dropped, skipped, rejected or failed.
+The inference thread takes the newest frame of each camera that has one, decodes them and runs
+the network on them as one batch; the rest (decoding the network's outputs, building and
+publishing each camera's messages) runs on the same thread, or, when pipelining, on the
+publishing thread while the network runs the next batch. Every frame ends counted in its
+camera's statistics: published, dropped, skipped, rejected or failed.
 """
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, Optional, TypeVar
+from typing import Any, Callable, Generic, List, Optional, Tuple, TypeVar
 
 import numpy as np
 
@@ -16,7 +17,7 @@ from ..engine import ImageFormatError, InferenceEngine
 from ..engine.memory import release_unused_heap
 from ..engine.prediction import NetworkOutputs
 from .camera_input import ReceivedFrame
-from .diagnostics import FrameTimes, NodeStatistics
+from .diagnostics import FrameTimes
 from .engine_holder import is_out_of_memory, pipelined, release_memory
 from .input_checks import ENCODING, OUT_OF_MEMORY, UNDECODABLE
 from .outputs import OutputFrame, limit_outputs
@@ -116,11 +117,11 @@ class Handoff(Generic[Item]):
             self._condition.notify_all()
             return item
 
-    def close(self) -> bool:
-        """Wake both sides; later calls fail until ``reopen``. Return whether an item was lost."""
+    def close(self) -> Optional[Item]:
+        """Wake both sides; later calls fail until ``reopen``. Return the item left untaken."""
         with self._condition:
             self._closed = True
-            lost, self._item = self._item is not None, None
+            lost, self._item = self._item, None
             self._condition.notify_all()
         return lost
 
@@ -152,26 +153,27 @@ class FrameInFlight:
 
 
 class FrameProcessor:
-    """Runs the engine on camera frames and hands the results to the camera's outputs.
+    """Runs the engine on camera frames and hands the results to each camera's outputs.
 
     ``context`` is the node: it provides ``settings``, ``engines`` (the engine holder),
-    ``outputs_of(camera)``, ``is_active()``, ``frame_id_changed(camera, frame_id)``, the
-    logger and the clock.
+    ``outputs_of(camera)``, ``is_active()``, ``publish_label_info(outputs)``, the logger and
+    the clock. ``next_frames(timeout_s)`` returns the newest frame of each ready camera (at
+    most one per camera), or None.
     """
 
-    def __init__(self, context, stats: NodeStatistics,
-                 next_frame: Callable[[float], Optional[ReceivedFrame]],
+    def __init__(self, context, next_frames: Callable[[float], Optional[List[ReceivedFrame]]],
                  wake: Callable[[], None]) -> None:
         self._context = context
-        self._stats = stats
         self._handoff: Handoff[FrameInFlight] = Handoff()
-        self._inference = Worker(next_frame, self._process_frame, self.on_error, wake,
+        self._inference = Worker(next_frames, self._process_frames, self.on_error, wake,
                                  name='inference')
         self._publishing = Worker(self._handoff.take, self._finish_frame, self.on_error,
                                   self._handoff.close, name='publishing')
         self._previous_start_s: Optional[float] = None
         self._previous_end_s: Optional[float] = None
         self._last_image_size: Optional[tuple] = None
+        self.batches = 0
+        self.batched_frames = 0
 
     @property
     def running(self) -> bool:
@@ -193,49 +195,65 @@ class FrameProcessor:
     def stop(self) -> bool:
         """Stop after the frame in progress; return False if a thread did not end in time."""
         stopped = self._inference.stop()
-        if self._handoff.close():
-            self._stats.frame_dropped()
+        lost = self._handoff.close()
+        if lost is not None:
+            lost.frame.camera.stats.frame_dropped()
         return self._publishing.stop() and stopped
 
-    def _process_frame(self, frame: ReceivedFrame) -> None:
-        """Decode the frame and run the network; finish it here or on the publishing thread."""
+    def _accepted(self, frames: List[ReceivedFrame]) -> List[Tuple[ReceivedFrame, np.ndarray]]:
+        """Return the frames to run with their RGB pixels; count the others."""
         context = self._context
+        settings = context.settings
+        accepted = []
+        for frame in frames:
+            stats = frame.camera.stats
+            outputs = context.outputs_of(frame.camera)
+            if context.engines.engine is None or outputs is None or not context.is_active():
+                stats.frame_dropped()
+                continue
+            if settings.skip_without_subscribers and not outputs.any_subscribed():
+                stats.frame_skipped()
+                continue
+            try:
+                accepted.append((frame, frame.decode_rgb()))
+            except (ImageFormatError, ValueError) as error:
+                frame.camera.reject(frame, UNDECODABLE if frame.compressed else ENCODING,
+                                    str(error))
+        return accepted
+
+    def _process_frames(self, frames: List[ReceivedFrame]) -> None:
+        """Decode the frames and run the network on them together; then finish each."""
         start_s = time.perf_counter()
-        settings, engine = context.settings, context.engines.engine
-        outputs = context.outputs_of(frame.camera)
-        if engine is None or outputs is None or not context.is_active():
-            self._stats.frame_dropped()
-            return
-        if settings.skip_without_subscribers and not outputs.any_subscribed():
-            self._stats.frame_skipped()
-            return
-        try:
-            rgb = frame.decode_rgb()
-        except (ImageFormatError, ValueError) as error:
-            frame.camera.reject(frame, UNDECODABLE if frame.compressed else ENCODING,
-                                str(error))
+        engine = self._context.engines.engine
+        accepted = self._accepted(frames)
+        if not accepted or engine is None:
             return
         network_start_s = time.perf_counter()
         try:
-            network = engine.run_network(rgb, 'rgb8')
-        except Exception as error:  # one bad frame must not stop the stream
-            self._failed(frame, engine, error)
+            networks = engine.run_network_many([rgb for _, rgb in accepted])
+        except Exception as error:  # one bad batch must not stop the stream
+            for frame, _ in accepted:
+                self._failed(frame, engine, error)
             return
         network_end_s = time.perf_counter()
-        waited_s, period_ms = 0.0, None
-        if self._previous_end_s is not None and frame.received_s < self._previous_end_s:
-            # The frame arrived while the previous one held this thread: the network is the limit.
-            waited_s = self._previous_end_s - frame.received_s
-            period_ms = (start_s - self._previous_start_s) * MS_PER_S
-        in_flight = FrameInFlight(
-            frame=frame, engine=engine, rgb=rgb, network=network, start_s=start_s,
-            decode_ms=(network_start_s - start_s) * MS_PER_S,
-            network_ms=(network_end_s - network_start_s) * MS_PER_S,
-            network_end_s=network_end_s, waited_s=waited_s, period_ms=period_ms)
-        if not pipelined(settings.pipeline, engine):
-            self._finish_frame(in_flight)
-        elif not self._handoff.put(in_flight):  # deactivated meanwhile
-            self._stats.frame_dropped()
+        self.batches += 1
+        self.batched_frames += len(accepted)
+        pipeline = pipelined(self._context.settings.pipeline, engine)
+        for (frame, rgb), network in zip(accepted, networks):
+            waited_s, period_ms = 0.0, None
+            if self._previous_end_s is not None and frame.received_s < self._previous_end_s:
+                # It arrived while the previous batch held this thread: the network is the limit.
+                waited_s = self._previous_end_s - frame.received_s
+                period_ms = (start_s - self._previous_start_s) * MS_PER_S
+            in_flight = FrameInFlight(
+                frame=frame, engine=engine, rgb=rgb, network=network, start_s=start_s,
+                decode_ms=(network_start_s - start_s) * MS_PER_S / len(accepted),
+                network_ms=(network_end_s - network_start_s) * MS_PER_S,
+                network_end_s=network_end_s, waited_s=waited_s, period_ms=period_ms)
+            if not pipeline:
+                self._finish_frame(in_flight)
+            elif not self._handoff.put(in_flight):  # deactivated meanwhile
+                frame.camera.stats.frame_dropped()
         self._previous_start_s, self._previous_end_s = start_s, time.perf_counter()
 
     def _finish_frame(self, in_flight: FrameInFlight) -> None:
@@ -246,7 +264,7 @@ class FrameProcessor:
         settings = context.settings
         outputs = context.outputs_of(frame.camera)
         if outputs is None:
-            self._stats.frame_dropped()
+            frame.camera.stats.frame_dropped()
             return
         try:
             prediction = engine.finish(in_flight.network, with_overlay=False)[0]
@@ -283,7 +301,7 @@ class FrameProcessor:
         stamp = frame.header.stamp
         now_ns = self._context.get_clock().now().nanoseconds
         stamp_to_publish_ms = (now_ns - (stamp.sec * 10**9 + stamp.nanosec)) / 1e6
-        self._stats.frame_published(end_s, FrameTimes(
+        frame.camera.stats.frame_published(end_s, FrameTimes(
             inference_ms=inference_ms, receive_to_publish_ms=receive_to_publish_ms,
             overhead_ms=receive_to_publish_ms - inference_ms - waited_s * MS_PER_S,
             stamp_to_publish_ms=stamp_to_publish_ms,
@@ -307,7 +325,8 @@ class FrameProcessor:
             else:
                 self._context.reject_unattributed(OUT_OF_MEMORY, reason)
             return
-        self._stats.frame_failed()
+        if frame is not None:
+            frame.camera.stats.frame_failed()
         self._context.get_logger().error(f'inference failed: {type(error).__name__}: {error}',
                                          throttle_duration_sec=WARNING_THROTTLE_S)
 

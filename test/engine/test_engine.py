@@ -173,3 +173,23 @@ def test_upsampled_argmax_is_exact(classes, height, width, low_height, low_width
     best = np.take_along_axis(upsampled, expected[None], 0)[0][differ]
     chosen = np.take_along_axis(upsampled, labels[None].astype(np.int64), 0)[0][differ]
     assert np.all(best - chosen <= 4 * np.spacing(np.abs(best)))
+
+
+@pytest.mark.parametrize('input_size', [None, (96, 128)])
+def test_network_runs_many_cameras_of_different_sizes_together(nyud_checkpoint, input_size):
+    """run_network_many: each image comes back at its own size, as if run alone.
+
+    With a fixed network input every image shares one batch; otherwise images of one size do.
+    """
+    engine = InferenceEngine(nyud_checkpoint, device='cpu', backend='torch',
+                             input_size=input_size)
+    rgb = _sample_rgb()
+    images = [rgb[:120, :160].copy(), rgb[100:196, 200:328].copy(), rgb[:120, 160:320].copy()]
+    results = engine.run_network_many(images)
+    assert [(r.height, r.width) for r in results] == [i.shape[:2] for i in images]
+    for image, result in zip(images, results):
+        together = engine.finish(result, with_overlay=False)[0]
+        alone = engine.infer(image, with_overlay=False)
+        assert together.labels.shape == image.shape[:2]
+        assert (together.labels != alone.labels).mean() <= 1e-3
+        assert np.allclose(together.depth, alone.depth, atol=1e-4, equal_nan=True)

@@ -32,7 +32,7 @@ from hydranet_ros.node.engine_holder import EngineHolder, pipelined  # noqa: E40
 from hydranet_ros.node.hydranet_node import PARAMETERS  # noqa: E402
 from hydranet_ros.node.outputs import (OutputFrame, Outputs, class_map_message,  # noqa: E402
                                        effective_depth_range, limit_outputs, scale_camera_info)
-from hydranet_ros.node.parameters import NodeSettings, descriptor  # noqa: E402
+from hydranet_ros.node.parameters import NodeSettings, descriptor, normalised  # noqa: E402
 from hydranet_ros.node.processing import Handoff, Worker  # noqa: E402
 
 PARAMETER_SPECS = PARAMETERS.specs
@@ -107,7 +107,8 @@ def test_every_parameter_is_described_and_the_yaml_lists_every_default():
     """config/hydranet.yaml holds each parameter once, with its declared default."""
     loaded = yaml.safe_load((REPO_ROOT / 'config' / 'hydranet.yaml').read_text())
     values = loaded['/**']['ros__parameters']
-    assert values == {spec.name: spec.default for spec in PARAMETER_SPECS}
+    assert {name: normalised(value) for name, value in values.items()} == \
+        {spec.name: spec.default for spec in PARAMETER_SPECS}
     for spec in PARAMETER_SPECS:
         result = descriptor(spec)
         assert len(result.description) > 20, spec.name
@@ -144,6 +145,9 @@ def test_descriptors_carry_ranges_and_read_only_flags():
     ('model_path', '/no/such/file.pth', 'is not an existing file'),
     ('preset', 'coco', "preset 'coco' is not one of '', nyud40"),
     ('no_such_parameter', 1, 'unknown parameter'),
+    ('cameras', 'front', 'must be a string array'),
+    ('cameras', ['front', '2nd'], 'a camera name is a relative topic prefix'),
+    ('cameras', ['front', 'front'], 'names a camera twice'),
 ])
 def test_invalid_values_are_explained(name, value, reason):
     """check_value names the parameter, the value and the rule."""
@@ -152,7 +156,8 @@ def test_invalid_values_are_explained(name, value, reason):
 
 @pytest.mark.parametrize('name, value', [
     ('device', 'cuda:1'), ('device', 'cpu'), ('inference_width', 0), ('inference_width', 320),
-    ('model_path', ''), ('preset', 'kitti6'), ('overlay_alpha', 0.0), ('threads', 4)])
+    ('model_path', ''), ('preset', 'kitti6'), ('overlay_alpha', 0.0), ('threads', 4),
+    ('cameras', ['front', 'arm/left']), ('cameras', [])])
 def test_valid_values_pass(name, value):
     """Values inside the rules have no reason against them."""
     assert check_value(name, value) is None
