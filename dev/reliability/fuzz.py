@@ -53,7 +53,7 @@ SETTLE_TIMEOUT_S = 30.0
 GOOD_CAMERA_INFO_EVERY = 10
 STAMP_BASE_S = 1_800_000_000
 MS_PER_NS = 1e-6
-REJECTED_LINE = re.compile(r'rejected a malformed (?:compressed )?image \((\w+);')
+REJECTED_LINE = re.compile(r'rejected a malformed (?:compressed )?image (?:on \S+ )?\((\w+);')
 # Pause between the messages of a burst (0: as fast as rclpy publishes).
 BURST_GAP_S = 0.0
 

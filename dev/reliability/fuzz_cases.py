@@ -21,10 +21,11 @@ GOOD = 'good'
 DECODER = 'decoder'
 ABSURD_SIDE_PX = 100_000
 UINT32_MAX = 2**32 - 1
-UNKNOWN_ENCODINGS = ('yuv422', 'bayer_rggb8', '', 'RGB16', 'nv12', '8UC3', 'jpeg', 'uyvy',
-                     'rgb8x', 'mono9', '32FC3', 'bgr16')
-UNUSABLE_ENCODINGS = {'16UC1': (np.uint16, 1), 'mono16': (np.uint16, 1), '32FC1': (np.float32, 1),
-                      'rgb16': (np.uint16, 3)}
+UNKNOWN_ENCODINGS = ('', 'nv12', 'nv21', 'yuv420', 'jpeg', 'rgb8x', 'mono9', '32FC3', 'hsv8',
+                     'bayer_rggb12')
+# Known to ROS, but depth or other data, not a camera picture.
+UNUSABLE_ENCODINGS = {'32FC1': (np.float32, 1), '16SC1': (np.int16, 1), '64FC1': (np.float64, 1),
+                      '32SC1': (np.int32, 1)}
 GOOD_ENCODINGS = ('rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8')
 MAX_PADDING_BYTES = 7
 Case = Tuple[object, str]
@@ -239,10 +240,6 @@ def _jpeg_claiming_absurd_size(images: FuzzImages, rng: np.random.Generator, hea
     return _compressed(header, 'jpeg', bytes(data)), TOO_LARGE
 
 
-def _sixteen_bit_png(images: FuzzImages, rng: np.random.Generator, header) -> Case:
-    return _compressed(header, 'mono16; png compressed mono16', images.png16), ENCODING
-
-
 def _tiny_png(images: FuzzImages, rng: np.random.Generator, header) -> Case:
     return _compressed(header, 'png', images.tiny_png), SIZE
 
@@ -322,7 +319,6 @@ COMPRESSED_MALFORMED: Dict[str, Tuple[Callable, float]] = {
     'jpeg_cut_before_frame': (_jpeg_cut_before_frame, 1.0),
     'png_claiming_absurd_size': (_png_claiming_absurd_size, 1.0),
     'jpeg_claiming_absurd_size': (_jpeg_claiming_absurd_size, 1.0),
-    'sixteen_bit_png': (_sixteen_bit_png, 1.0),
     'tiny_png': (_tiny_png, 1.0),
     'body_cut_off': (_body_cut_off, 1.0),
     'body_garbled': (_body_garbled, 1.0),
@@ -361,8 +357,8 @@ def good_camera_info(images: FuzzImages, header) -> CameraInfo:
 
 
 CASE_DESCRIPTIONS = {
-    'unknown_encoding': 'encoding unknown to ROS or made-up text (yuv422, nv12, empty, random)',
-    'unusable_encoding': '16UC1, mono16, 32FC1 or rgb16 data (random big-endian flag)',
+    'unknown_encoding': 'encoding unknown to ROS or made-up text (nv12, empty, random)',
+    'unusable_encoding': '32FC1, 16SC1, 64FC1 or 32SC1 data (random big-endian flag)',
     'mismatched_encoding': 'rgba8/bgra8 declared over rgb8 rows (step too short)',
     'step_too_small': 'step shorter than width x bytes per pixel (0 included)',
     'data_too_short': 'data cut anywhere below height x step (empty included)',
@@ -382,7 +378,6 @@ CASE_DESCRIPTIONS = {
     'jpeg_cut_before_frame': 'JPEG cut before its frame header',
     'png_claiming_absurd_size': 'PNG whose header claims 100000x100000 (decompression bomb)',
     'jpeg_claiming_absurd_size': 'JPEG whose frame header claims 60000x60000',
-    'sixteen_bit_png': '16-bit PNG',
     'tiny_png': 'PNG of 4x4 px',
     'body_cut_off': 'PNG or JPEG with a valid header, cut off in its image data',
     'body_garbled': 'PNG or JPEG with a valid header and 1-50 bytes of image data overwritten',

@@ -17,10 +17,10 @@ from sensor_msgs.msg import CompressedImage  # noqa: E402
 
 from hydranet_ros.node import input_checks  # noqa: E402
 from hydranet_ros.node.input_checks import (CompressedHeaderError,  # noqa: E402
-                                                  UnknownPictureFormat, picture_header)
+                                            UnknownPictureFormat, picture_header)
 from hydranet_ros.node.messages import array_to_image  # noqa: E402
 from hydranet_ros.node.diagnostics import (REJECTION_LOG_BURST,  # noqa: E402
-                                             REJECTION_LOG_PERIOD_S, RejectionLog)
+                                           REJECTION_LOG_PERIOD_S, RejectionLog)
 from dev.reliability import fuzz_cases  # noqa: E402
 from dev.reliability.fuzz import run_fuzz  # noqa: E402
 from dev.reliability.report import fuzz_section  # noqa: E402

@@ -9,8 +9,8 @@ from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
 from hydranet_ros.node.messages import (ImageConversionError, array_to_image,  # noqa: E402
-                                           compressed_to_array, encode_compressed,
-                                           image_to_array)
+                                        compressed_to_array, encode_compressed,
+                                        image_to_array)
 
 RNG = np.random.default_rng(118)
 ARRAYS = {

@@ -11,7 +11,7 @@ from sensor_msgs.msg import Image  # noqa: E402
 
 from hydranet_ros.node.messages import array_to_image, image_to_array  # noqa: E402
 from hydranet_ros.node.messages import (SerializedImage,  # noqa: E402
-                                                SerializedImageError, serialize_image)
+                                        SerializedImageError, serialize_image)
 
 ENCODINGS = ('rgb8', 'bgr8', 'mono8', 'rgba8', '16UC1', '32FC1', 'yuv422', '')
 
