@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
+from rclpy.parameter import Parameter
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
                        qos_profile_sensor_data)
 
@@ -263,8 +264,14 @@ def normalised(value: Any, spec: Optional[ParameterSpec] = None) -> Value:
 
 
 def declared_default(spec: ParameterSpec) -> Any:
-    """Return the default as rclpy declares it (string arrays as lists)."""
-    return list(spec.default) if isinstance(spec.default, tuple) else spec.default
+    """Return the default as rclpy declares it.
+
+    rclpy types a parameter by its default and takes ``[]`` for a byte array: a string array
+    is declared by its type (its value stays unset, read as the empty default).
+    """
+    if isinstance(spec.default, tuple):
+        return list(spec.default) if spec.default else Parameter.Type.STRING_ARRAY
+    return spec.default
 
 
 def _type_name(value: Any) -> str:
