@@ -108,6 +108,10 @@ else
   bench --precisions fp16,bf16 --cuda-graphs --sizes 480x640,720x1280 --batch 1,4 \
     --repeats 100 --warmup 20 --reference-repeats 20 "$@"
 fi
+if [ "$DEVICE" != cpu ] && [ -d dev/bench ] && "$PY" -c 'import rclpy' 2>/dev/null; then
+  step 'many cameras: one batched node against separate nodes (needs rclpy and a checkout)'
+  "$PY" -m dev.bench.cameras --device "$DEVICE" --cameras 1 2 4 --rounds 2 | tee -a "$RESULTS"
+fi
 if [ "${COMPILE:-0}" = 1 ]; then
   step 'torch.compile, fp16'
   bench --precisions fp16 --compile --sizes 480x640 --batch 1 --repeats 100 --warmup 20 \
@@ -125,7 +129,11 @@ records = [json.loads(line) for line in open(sys.argv[1]) if line.startswith('{'
 failed = [r for r in records if 'error' in r]
 for record in failed:
     print(f'FAILED: {record}')
-rows = [r for r in records if 'error' not in r]
+rows = [r for r in records if 'error' not in r and 'precision' in r]
+for record in records:
+    for cameras, figures in record.get('summary', {}).items():
+        print(f'{cameras} camera(s): one batched node / separate nodes: rate x'
+              f'{figures["rate_ratio"]}, memory (RSS) x{figures["rss_ratio"]}')
 print(f'{"precision":9} {"graphs":6} {"compile":7} {"size":9} {"batch":5} {"model ms":>9} '
       f'{"fps":>7} {"e2e ms":>8} {"e2e fps":>8} {"x upstream":>10} {"labels":>7}')
 for r in rows:
