@@ -20,7 +20,7 @@ setup(
             'hydranet-eval = hydranet_ros.tools.evaluate:main',
             'hydranet-bag = hydranet_ros.tools.bag:main',
             'hydranet_node = hydranet_ros.node.launcher:main',
-            'hydranet_demo_source = hydranet_ros.node.demo_source:main',
+            'hydranet_demo_source = hydranet_ros.node.launcher:demo_source',
         ],
     },
 )

@@ -20,11 +20,14 @@ import cv2
 import rclpy
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException
+# RCLError (what rcl raises when the context is shut down under a call) has no public name.
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
+from ..signals import record_stop_signals
 from .conversions import array_to_image, encode_compressed
 
 SAMPLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -219,18 +222,25 @@ class DemoSource(Node):
 
 
 def main(args: Optional[List[str]] = None) -> int:
-    """Publish until interrupted."""
+    """Publish until SIGINT or SIGTERM, then exit 0 (also when a second one comes meanwhile)."""
+    stopped = record_stop_signals()  # rclpy's handlers shut the context down, then call it
     rclpy.init(args=args)
     node = None
     try:
+        if stopped.is_set():  # before rclpy.init had installed its handlers
+            return 0
         node = DemoSource()
         rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except ExternalShutdownException:
         pass
     except (ValueError, FileNotFoundError, InvalidParameterTypeException,
             InvalidParameterValueException) as error:
         print(f'[hydranet_demo_source] {error}', file=sys.stderr)
         return 2
+    except _rclpy.RCLError:
+        if rclpy.ok():
+            raise
+        # A signal shut the context down while the node was being created.
     finally:
         if node is not None:
             node.destroy_node()
