@@ -28,7 +28,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from ..signals import record_stop_signals
-from .conversions import array_to_image, encode_compressed
+from .messages import array_to_image, encode_compressed
 
 SAMPLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                            'assets', 'samples')
