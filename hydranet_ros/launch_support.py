@@ -4,6 +4,8 @@ Nothing here imports launch or rclpy, so the choices the launch file makes are t
 """
 from dataclasses import dataclass, field
 import os
+import re
+import shlex
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
 CAMERA_CHOICES = ('none', 'usb_cam', 'v4l2_camera', 'realsense2_camera')
@@ -17,6 +19,7 @@ CAMERA_FRAME_ID = 'camera_optical_frame'
 CAMERA_WIDTH_PX = 640
 CAMERA_HEIGHT_PX = 480
 CAMERA_RATE_HZ = 30
+STOP_WITH_LAUNCH_MODULE = 'hydranet_ros.stop_with_launch'
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class NodeSpec:
     name: str
     parameters: List[dict] = field(default_factory=list)
     remappings: List[Tuple[str, str]] = field(default_factory=list)
+    arguments: List[str] = field(default_factory=list)
 
 
 def parse_bool(text: str) -> bool:
@@ -73,6 +77,26 @@ def demo_source(image_topic: str, camera_info_topic: str, use_sim_time: bool) ->
     return NodeSpec('hydranet_ros', 'hydranet_demo_source', 'hydranet_demo_source',
                     [{'use_sim_time': use_sim_time}],
                     [('image', image_topic), ('camera_info', camera_info_topic)])
+
+
+def rviz(config_path: str, use_sim_time: bool) -> NodeSpec:
+    """Return RViz with the display config at config_path."""
+    return NodeSpec('rviz2', 'rviz2', 'rviz2', [{'use_sim_time': use_sim_time}],
+                    arguments=['-d', config_path])
+
+
+def stop_with_launch_prefix(python: str, launch_pid: int, executable: str,
+                            user_prefix: str = '', user_prefix_filter: str = '') -> str:
+    """Return the launch-prefix that makes a node end with the launch process launch_pid.
+
+    A node's own prefix replaces the one given by `ros2 launch --launch-prefix`, so that one
+    (for example gdb or valgrind) follows ours, for the executables whose name matches
+    --launch-prefix-filter (a regular expression; empty matches all), as launch applies it.
+    """
+    words = [python, '-m', STOP_WITH_LAUNCH_MODULE, str(launch_pid)]
+    if user_prefix.strip() and re.match(user_prefix_filter, os.path.basename(executable)):
+        words += shlex.split(user_prefix)
+    return shlex.join(words)
 
 
 def hydranet_node(name: str, params_file: str, model_path: str, device: str,

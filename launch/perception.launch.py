@@ -13,24 +13,32 @@ FASTRTPS_DEFAULT_PROFILES_FILE (Fast DDS 2.x: Humble, Jazzy; both when the versi
 found), unless either variable is already set in the environment (then the user's profile is
 kept) or fastdds_profile:='' is given. Processes outside this launch (other camera pipelines)
 need the same profile to receive best-effort images of 640x480 and larger without loss.
+
+Every package the chosen nodes need (camera driver, rviz2) is looked up before anything starts:
+a missing one fails the launch with nothing started. Each node runs through
+hydranet_ros.stop_with_launch, which ends it (SIGTERM) when the launch process ends, also when
+the launch was killed or got SIGTERM, which launch does not pass on to the nodes it started.
 """
 import os
-from typing import List
+import sys
+from typing import List, Tuple
 
 from launch import LaunchContext, LaunchDescription
 from launch.action import Action
 from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+from launch_ros.substitutions import ExecutableInPackage
 
 from hydranet_ros import launch_support
 from hydranet_ros.share import share_path
 
 
-def to_node(spec: launch_support.NodeSpec, namespace: str) -> Node:
-    """Turn a node description into a launch_ros Node action."""
+def to_node(spec: launch_support.NodeSpec, namespace: str, prefix: str) -> Node:
+    """Turn a node description into a launch_ros Node action started through prefix."""
     return Node(package=spec.package, executable=spec.executable, name=spec.name,
                 namespace=namespace, parameters=spec.parameters, remappings=spec.remappings,
+                arguments=spec.arguments, prefix=prefix, exec_name=spec.executable,
                 output='screen', emulate_tty=True)
 
 
@@ -54,26 +62,33 @@ def launch_setup(context: LaunchContext) -> List[Action]:
     if profile:
         actions.append(LogInfo(msg=f'Fast DDS profile: {value("fastdds_profile")}'))
 
-    hydranet = launch_support.hydranet_node(
+    nodes: List[Tuple[launch_support.NodeSpec, str]] = [(launch_support.hydranet_node(
         value('node_name'), value('params_file'), value('model_path'), value('device'),
-        use_sim_time, image_topic, camera_info_topic)
-    actions.append(to_node(hydranet, namespace))
-
+        use_sim_time, image_topic, camera_info_topic), namespace)]
     # The camera side keeps its own names: it publishes on the absolute input topics.
     driver = launch_support.camera_driver(value('camera'), image_topic, camera_info_topic,
                                           value('video_device'), use_sim_time)
     if driver is not None:
-        actions.append(to_node(driver, ''))
+        nodes.append((driver, ''))
     if launch_support.parse_bool(value('demo_source')):
         if driver is not None:
             actions.append(LogInfo(msg=f'demo_source and camera:={driver.package} both publish '
                                        f'on {image_topic}'))
-        actions.append(to_node(
-            launch_support.demo_source(image_topic, camera_info_topic, use_sim_time), ''))
+        nodes.append((launch_support.demo_source(image_topic, camera_info_topic, use_sim_time),
+                      ''))
     if launch_support.parse_bool(value('rviz')):
-        actions.append(Node(package='rviz2', executable='rviz2', name='rviz2',
-                            arguments=['-d', value('rviz_config')],
-                            parameters=[{'use_sim_time': use_sim_time}], output='screen'))
+        nodes.append((launch_support.rviz(value('rviz_config'), use_sim_time), ''))
+
+    # Look every executable up now: a missing package raises here (launch reports "package
+    # 'usb_cam' not found" and exits 1) before any action exists, so nothing is left running.
+    for spec, _ in nodes:
+        ExecutableInPackage(executable=spec.executable, package=spec.package).perform(context)
+    user_prefix = LaunchConfiguration('launch-prefix', default='').perform(context)
+    user_filter = LaunchConfiguration('launch-prefix-filter', default='').perform(context)
+    for spec, node_namespace in nodes:
+        prefix = launch_support.stop_with_launch_prefix(
+            sys.executable, os.getpid(), spec.executable, user_prefix, user_filter)
+        actions.append(to_node(spec, node_namespace, prefix))
     return actions
 
 

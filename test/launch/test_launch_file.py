@@ -2,15 +2,20 @@
 
 The static checks run everywhere. Loading and running the launch description needs the
 `launch` and `launch_ros` packages, which a ROS 2 install has and the PyPI wheels do not:
-those tests are skipped, with the reason, where they are missing.
+those tests are skipped, with the reason, where they are missing; wherever they are installed
+(a ROS 2 install, `colcon test`) they run, including the real launches: a missing driver starts
+nothing, Ctrl-C in a terminal ends every process with exit code 0, SIGTERM leaves none behind.
 """
 import ast
 import json
+import os
 from pathlib import Path
+import shlex
 import signal
 import subprocess
 import sys
-from typing import Dict, List
+import time
+from typing import Dict, List, Tuple
 import xml.etree.ElementTree as ElementTree
 
 import pytest
@@ -29,6 +34,16 @@ EXPECTED_ARGUMENTS = {
 SHM_SEGMENT_BYTES = 16 * 1024 * 1024
 UDP_BUFFER_BYTES = 4 * 1024 * 1024
 NODE_START_TIMEOUT_S = 90.0
+LAUNCH_STOP_TIMEOUT_S = 60.0
+# The bundled model runs at its training size (one network for both sample image sizes).
+PIPELINE_ARGUMENTS = ['demo_source:=true', 'device:=cpu']
+# The optional packages the launch file can start, with the executable it starts of each.
+OPTIONAL_EXECUTABLES = {'usb_cam': 'usb_cam_node_exe', 'v4l2_camera': 'v4l2_camera_node',
+                        'realsense2_camera': 'realsense2_camera_node', 'rviz2': 'rviz2'}
+# The launch argument that asks for each optional package.
+OPTIONAL_ARGUMENTS = {'usb_cam': {'camera': 'usb_cam'}, 'v4l2_camera': {'camera': 'v4l2_camera'},
+                      'realsense2_camera': {'camera': 'realsense2_camera'},
+                      'rviz2': {'rviz': 'true'}}
 
 
 def declared_arguments() -> Dict[str, ast.Call]:
@@ -174,6 +189,28 @@ def test_hydranet_node_overrides_only_given_values():
                                   'model_path': '/m.pt', 'device': 'cpu'}
 
 
+def test_rviz_opens_the_display_config():
+    """Start rviz2 with -d and the config path."""
+    spec = launch_support.rviz('/c/hydranet.rviz', True)
+    assert (spec.package, spec.executable, spec.arguments) == ('rviz2', 'rviz2',
+                                                               ['-d', '/c/hydranet.rviz'])
+    assert spec.parameters == [{'use_sim_time': True}]
+
+
+def test_stop_with_launch_prefix_keeps_the_users_prefix_where_its_filter_matches():
+    """Put stop_with_launch first, then --launch-prefix for executables matching the filter."""
+    guard = ['/usr/bin/python3', '-m', 'hydranet_ros.stop_with_launch', '42']
+    assert launch_support.stop_with_launch_prefix('/usr/bin/python3', 42, 'rviz2').split() == \
+        guard
+    assert launch_support.stop_with_launch_prefix(
+        '/usr/bin/python3', 42, 'hydranet_node', 'gdb -ex run --args').split() == \
+        guard + ['gdb', '-ex', 'run', '--args']
+    assert launch_support.stop_with_launch_prefix(
+        '/usr/bin/python3', 42, 'rviz2', 'valgrind', 'hydranet_.*').split() == guard
+    spaced = launch_support.stop_with_launch_prefix('/opt/my python/bin/python3', 7, 'x')
+    assert shlex.split(spaced)[0] == '/opt/my python/bin/python3'
+
+
 def test_profile_variables_follow_the_installed_fastdds(tmp_path):
     """Pick the variable of Fast DDS 3.x or 2.x from the install; both when unknown."""
     kilted, humble, bare = tmp_path / 'kilted', tmp_path / 'humble', tmp_path / 'bare'
@@ -212,6 +249,40 @@ def launch_api():
     return launch, get_launch_description_from_python_launch_file
 
 
+def ament_prefixes() -> List[str]:
+    """Return this interpreter's prefix (where `make setup` indexes the package) and the others."""
+    found = [p for p in os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep) if p]
+    return [sys.prefix] + [p for p in found if p != sys.prefix]
+
+
+@pytest.fixture
+def optional_packages(tmp_path, monkeypatch) -> Path:
+    """Index a prefix holding the drivers and rviz2 (executables that are never started)."""
+    prefix = tmp_path / 'optional_prefix'
+    index = prefix / 'share' / 'ament_index' / 'resource_index' / 'packages'
+    index.mkdir(parents=True)
+    for package, executable in OPTIONAL_EXECUTABLES.items():
+        (index / package).write_text('')
+        program = prefix / 'lib' / package / executable
+        program.parent.mkdir(parents=True)
+        program.write_text('#!/bin/sh\nexit 0\n')
+        program.chmod(0o755)
+    monkeypatch.setenv('AMENT_PREFIX_PATH', os.pathsep.join([str(prefix)] + ament_prefixes()))
+    return prefix
+
+
+def missing_optional_package() -> Tuple[str, Dict[str, str]]:
+    """Return an optional package this machine lacks and the launch argument asking for it."""
+    from ament_index_python.packages import get_package_prefix, PackageNotFoundError
+
+    for package, arguments in OPTIONAL_ARGUMENTS.items():
+        try:
+            get_package_prefix(package)
+        except PackageNotFoundError:
+            return package, arguments
+    pytest.skip('every camera driver and rviz2 is installed here: no missing package to ask for')
+
+
 def resolve(launch_api, arguments: Dict[str, str]) -> List:
     """Return the actions the launch file creates for arguments (nothing is started)."""
     launch, load = launch_api
@@ -244,12 +315,45 @@ def test_launch_arguments_match_the_declarations(launch_api):
     ({'camera': 'realsense2_camera'},
      ['hydranet_ros/hydranet_node', 'realsense2_camera/realsense2_camera_node']),
 ])
-def test_launch_starts_the_chosen_nodes(launch_api, monkeypatch, arguments, expected):
+def test_launch_starts_the_chosen_nodes(launch_api, optional_packages, monkeypatch,
+                                        arguments, expected):
     """Start the node plus exactly the chosen driver, demo source and RViz."""
     for name in PROFILE_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     _, actions = resolve(launch_api, arguments)
     assert started_nodes(actions) == expected
+
+
+def test_every_node_ends_with_the_launch(launch_api, optional_packages):
+    """Start each node through stop_with_launch with this launch's pid, labelled by executable."""
+    context, actions = resolve(launch_api, {'camera': 'usb_cam', 'demo_source': 'true',
+                                            'rviz': 'true'})
+    nodes = [a for a in actions if hasattr(a, 'node_package')]
+    assert len(nodes) == 4
+    for node in nodes:
+        description = node.process_description
+        prefix = ''.join(part.perform(context) for part in description.prefix)
+        assert prefix.split() == [sys.executable, '-m', launch_support.STOP_WITH_LAUNCH_MODULE,
+                                  str(os.getpid())], prefix
+        assert ''.join(part.perform(context) for part in description.name) == \
+            node.node_executable
+
+
+def test_missing_package_fails_before_any_action(launch_api, monkeypatch):
+    """Name the missing driver or rviz2 package and return no action at all."""
+    from ament_index_python.packages import PackageNotFoundError
+
+    monkeypatch.setenv('AMENT_PREFIX_PATH', os.pathsep.join(ament_prefixes()))
+    package, arguments = missing_optional_package()
+    launch, load = launch_api
+    description = load(str(LAUNCH_FILE))
+    context = launch.LaunchContext()
+    context.launch_configurations.update(arguments)
+    actions = []
+    with pytest.raises(PackageNotFoundError, match=f"package '{package}' not found"):
+        for entity in description.entities:
+            actions.extend(entity.visit(context) or [])
+    assert not started_nodes(actions)
 
 
 def test_launch_applies_the_profile_unless_the_user_set_one(launch_api, monkeypatch):
@@ -259,11 +363,11 @@ def test_launch_applies_the_profile_unless_the_user_set_one(launch_api, monkeypa
 
     for name in PROFILE_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv('AMENT_PREFIX_PATH', sys.prefix)
+    monkeypatch.setenv('AMENT_PREFIX_PATH', os.pathsep.join(ament_prefixes()))
     context, actions = resolve(launch_api, {})
     setters = {perform_substitutions(context, a.name): perform_substitutions(context, a.value)
                for a in actions if isinstance(a, SetEnvironmentVariable)}
-    assert set(setters) == set(launch_support.profile_variables([sys.prefix]))
+    assert set(setters) == set(launch_support.profile_variables(ament_prefixes()))
     assert all(Path(path).name == FASTDDS_PROFILE.name and Path(path).is_file()
                for path in setters.values())
     monkeypatch.setenv('FASTDDS_DEFAULT_PROFILES_FILE', '/elsewhere.xml')
@@ -305,40 +409,122 @@ print(json.dumps({'nodes': sorted(seen), 'depth_frames': len(depth),
 """
 
 
-def write_checkpoint(path: Path) -> Path:
-    """Write an untrained six-class HydraNet checkpoint (real weights, random values)."""
-    from hydranet_ros.model import build_hydranet, HydraNetConfig, save_hydranet
-
-    names = ('road', 'building', 'vegetation', 'sky', 'person', 'car')
-    colors = ((128, 64, 128), (70, 70, 70), (107, 142, 35), (70, 130, 180), (220, 20, 60),
-              (0, 0, 142))
-    save_hydranet(build_hydranet(HydraNetConfig(
-        num_classes=len(names), class_names=names, class_colors=colors, max_depth_m=80.0)), path)
-    return path
+def start_launch(arguments: List[str], env: Dict[str, str], log_path: Path) -> subprocess.Popen:
+    """Run the launch file in a process group of its own (as a terminal does), output to a file."""
+    command = [sys.executable, '-c', LAUNCH_RUNNER, str(LAUNCH_FILE), *arguments]
+    with open(log_path, 'w') as log:
+        return subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdout=log,
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
-def test_launch_runs_node_and_demo_source(launch_api, tmp_path):
-    """Run the launch file with the demo source and a model: depth images come out."""
-    env = ros_env(tmp_path, unique_domain_id())
-    env.setdefault('AMENT_PREFIX_PATH', sys.prefix)
-    model_path = write_checkpoint(tmp_path / 'model.pt')
-    launch = start_python(['-c', LAUNCH_RUNNER, str(LAUNCH_FILE), 'demo_source:=true',
-                           f'model_path:={model_path}', 'device:=cpu'], env)
+def group_alive(group: int) -> bool:
+    """Return whether any process of the process group is left (orphans keep their group)."""
     try:
-        watcher = start_python(['-c', OUTPUT_WATCHER, str(NODE_START_TIMEOUT_S),
-                                '/hydranet/depth/image', 'hydranet_node',
-                                'hydranet_demo_source'], env)
-        output, errors = watcher.communicate(timeout=NODE_START_TIMEOUT_S + 30)
-        assert watcher.returncode == 0, errors[-2000:]
-        result = json.loads(output.strip().splitlines()[-1])
-    finally:
-        launch.send_signal(signal.SIGINT)
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def wait_group_gone(group: int, timeout_s: float) -> bool:
+    """Wait until the process group is empty; return False if it is not within timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while group_alive(group):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def kill_group(launch: subprocess.Popen) -> None:
+    """Kill what a failed test left of a launch."""
+    if launch.poll() is None or group_alive(launch.pid):
         try:
-            _, launch_errors = launch.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            launch.kill()
-            _, launch_errors = launch.communicate()
+            os.killpg(launch.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        launch.wait()
+
+
+def run_until_depth(env: Dict[str, str]) -> dict:
+    """Wait for both nodes and a depth image of the launched pipeline; return what was seen."""
+    watcher = start_python(['-c', OUTPUT_WATCHER, str(NODE_START_TIMEOUT_S),
+                            '/hydranet/depth/image', 'hydranet_node', 'hydranet_demo_source'],
+                           env)
+    output, errors = watcher.communicate(timeout=NODE_START_TIMEOUT_S + 30)
+    assert watcher.returncode == 0, errors[-2000:]
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def pipeline_env(tmp_path: Path) -> Dict[str, str]:
+    """Return the environment of a launched pipeline: private domain, indexed package."""
+    env = ros_env(tmp_path, unique_domain_id())
+    env['AMENT_PREFIX_PATH'] = os.pathsep.join(ament_prefixes())
+    return env
+
+
+def test_missing_package_starts_no_process(launch_api, tmp_path, monkeypatch):
+    """Fail with the missing package's name, start nothing and leave no process behind."""
+    env = pipeline_env(tmp_path)
+    monkeypatch.setenv('AMENT_PREFIX_PATH', env['AMENT_PREFIX_PATH'])
+    package, arguments = missing_optional_package()
+    log_path = tmp_path / 'launch.log'
+    launch = start_launch([f'{name}:={value}' for name, value in arguments.items()], env,
+                          log_path)
+    try:
+        code = launch.wait(timeout=LAUNCH_STOP_TIMEOUT_S)
+        gone = wait_group_gone(launch.pid, LAUNCH_STOP_TIMEOUT_S)
+    finally:
+        kill_group(launch)
+    output = log_path.read_text()
+    assert code == 1, output[-3000:]
+    assert f"package '{package}' not found" in output, output[-3000:]
+    assert 'process started' not in output, output[-3000:]
+    assert gone, 'a process of the launch is still running'
+
+
+def test_ctrl_c_ends_every_process_with_exit_code_0(launch_api, tmp_path):
+    """Serve depth from the demo source; Ctrl-C then ends every process with 0, no traceback.
+
+    A terminal sends SIGINT to the whole process group and launch passes it on once more, so
+    each node gets it twice, the second time while it shuts down.
+    """
+    env = pipeline_env(tmp_path)
+    log_path = tmp_path / 'launch.log'
+    launch = start_launch(PIPELINE_ARGUMENTS, env, log_path)
+    try:
+        result = run_until_depth(env)
+        os.killpg(launch.pid, signal.SIGINT)
+        code = launch.wait(timeout=LAUNCH_STOP_TIMEOUT_S)
+        gone = wait_group_gone(launch.pid, LAUNCH_STOP_TIMEOUT_S)
+    finally:
+        kill_group(launch)
+    output = log_path.read_text()
     assert {'hydranet_node', 'hydranet_demo_source'} <= set(result['nodes']), result
-    assert result['depth_frames'] >= 1, (result, launch_errors[-3000:])
+    assert result['depth_frames'] >= 1, (result, output[-3000:])
     assert (result['encoding'], result['frame_id']) == ('32FC1', 'camera_optical_frame')
-    assert 'Traceback' not in launch_errors, launch_errors[-3000:]
+    assert code == 0, output[-3000:]
+    assert output.count('process started') == 2, output[-3000:]
+    assert output.count('process has finished cleanly') == 2, output[-3000:]
+    assert 'process has died' not in output and 'Traceback' not in output, output[-3000:]
+    assert gone, 'a process of the launch is still running'
+
+
+def test_sigterm_to_the_launch_leaves_no_process(launch_api, tmp_path):
+    """End the nodes when the launch process alone gets SIGTERM, which launch does not pass on."""
+    env = pipeline_env(tmp_path)
+    log_path = tmp_path / 'launch.log'
+    launch = start_launch(PIPELINE_ARGUMENTS, env, log_path)
+    try:
+        result = run_until_depth(env)
+        launch.send_signal(signal.SIGTERM)
+        launch.wait(timeout=LAUNCH_STOP_TIMEOUT_S)
+        gone = wait_group_gone(launch.pid, LAUNCH_STOP_TIMEOUT_S)
+    finally:
+        kill_group(launch)
+    output = log_path.read_text()
+    assert {'hydranet_node', 'hydranet_demo_source'} <= set(result['nodes']), result
+    assert gone, f'a node outlived the launch:\n{output[-3000:]}'
+    assert 'Traceback' not in output, output[-3000:]
