@@ -434,9 +434,10 @@ class CameraInput:
             return
         self._node.get_logger().warning(
             f'no camera_info received on {self.camera_info_topic}: outputs flow, but '
-            f'depth/camera_info is not published (and the perception bundle has an empty '
-            f'calibration) until it arrives; remap camera_info to the calibration topic of '
-            f'the camera', throttle_duration_sec=WARNING_THROTTLE_S)
+            f'depth/camera_info and depth/points are not published, depth is not rescaled to '
+            f'the camera (and the perception bundle has an empty calibration) until it '
+            f'arrives; remap camera_info to the calibration topic of the camera',
+            throttle_duration_sec=WARNING_THROTTLE_S)
 
 
 class Cameras:

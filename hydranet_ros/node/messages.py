@@ -214,6 +214,55 @@ def serialize_image(pixels: np.ndarray, encoding: str, header: Header) -> bytes:
     return b''.join(writer.parts + [memoryview(layout.pixels).cast('B')])
 
 
+# sensor_msgs/PointField datatypes of the NumPy types a cloud's fields may have.
+POINT_FIELD_TYPES = {
+    np.dtype(np.int8): 1, np.dtype(np.uint8): 2, np.dtype('<i2'): 3, np.dtype('<u2'): 4,
+    np.dtype('<i4'): 5, np.dtype('<u4'): 6, np.dtype('<f4'): 7, np.dtype('<f8'): 8,
+}
+
+
+def point_fields(dtype: np.dtype) -> List[Tuple[str, int, int]]:
+    """Return (name, offset, PointField datatype) of each field of a structured point type."""
+    fields = []
+    for name in dtype.names:
+        field_type, offset = dtype.fields[name][:2]
+        if field_type not in POINT_FIELD_TYPES:
+            raise ImageConversionError(f'point field {name!r} has type {field_type}, which '
+                                       f'PointField cannot describe')
+        fields.append((name, int(offset), POINT_FIELD_TYPES[field_type]))
+    return fields
+
+
+def serialize_point_cloud(cloud: np.ndarray, header: Header) -> bytes:
+    """Return the little-endian plain-CDR bytes of a PointCloud2 holding ``cloud``.
+
+    ``cloud`` is a structured array, (height, width) organised or (N,) unorganised (height 1);
+    ``is_dense`` says whether every point is finite (no NaN x).
+    """
+    if cloud.ndim not in (1, 2):
+        raise ImageConversionError(f'a cloud is (height, width) or (N,) points, got shape '
+                                   f'{cloud.shape}')
+    height, width = cloud.shape if cloud.ndim == 2 else (1, cloud.shape[0])
+    cloud = np.ascontiguousarray(cloud)
+    point_step = cloud.dtype.itemsize
+    writer = _Writer()
+    writer.pack('iI', header.stamp.sec, header.stamp.nanosec)
+    writer.string(header.frame_id)
+    writer.pack('II', height, width)
+    fields = point_fields(cloud.dtype)
+    writer.pack('I', len(fields))
+    for name, offset, datatype in fields:
+        writer.string(name)
+        writer.pack('I', offset)
+        writer.octet(datatype)
+        writer.pack('I', 1)
+    writer.octet(int(HOST_IS_BIG_ENDIAN))
+    writer.pack('III', point_step, point_step * width, cloud.nbytes)
+    dense = bool(np.isfinite(cloud['x']).all()) if cloud.size else True
+    data = cloud.reshape(-1).view(np.uint8)
+    return b''.join(writer.parts + [memoryview(data), bytes([int(dense)])])
+
+
 class SerializedImageError(ValueError):
     """The bytes are not a plain-CDR sensor_msgs/Image (the caller deserialises instead)."""
 

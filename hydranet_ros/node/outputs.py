@@ -15,15 +15,18 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from rclpy.publisher import Publisher
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
 from hydranet_ros.msg import DepthSegmentation, LabelInfo, SegmentationClass
 
 from ..engine import overlay_labels
 from ..engine.class_map import class_name, model_name, unlabeled_id
+from ..engine.depth_rules import apply_depth_rules, class_ids, DepthRules
+from ..engine.geometry import build_cloud, CloudFilter, PinholeIntrinsics
 from ..engine.prediction import Prediction
-from .messages import array_to_image, serialize_image
+from ..model import HydraNetConfig
+from .messages import array_to_image, serialize_image, serialize_point_cloud
 from .parameters import NodeSettings, ParameterSpec, latched_qos, output_qos
 
 CONFIDENCE_MONO8_SCALE = 255.0
@@ -41,6 +44,19 @@ class OutputFrame:
     colors: np.ndarray
     width: int
     height: int
+    config: Optional[HydraNetConfig] = None
+
+    @cached_property
+    def cloud_filter(self) -> CloudFilter:
+        """The class and depth filters of depth/points, with class ids of the serving model."""
+        settings = self.settings
+        keep, drop = (), ()
+        if self.config is not None:
+            keep = class_ids(self.config, settings.points_keep_classes)[0]
+            drop = class_ids(self.config, settings.points_drop_classes)[0]
+            if settings.points_keep_classes and not keep:
+                keep = (unlabeled_id(self.prediction.labels.dtype),)  # none known: keep none
+        return CloudFilter(keep, drop, settings.points_min_depth_m, settings.points_max_depth_m)
 
     @cached_property
     def labels_encoding(self) -> str:
@@ -96,6 +112,16 @@ def _color(frame: OutputFrame) -> bytes:
     return serialize_image(overlay, 'rgb8', frame.header)
 
 
+def _points(frame: OutputFrame) -> bytes:
+    """Back-project the published depth through the published camera_info's K."""
+    settings, prediction = frame.settings, frame.prediction
+    cloud = build_cloud(prediction.depth, PinholeIntrinsics.from_k(frame.camera_info.k),
+                        prediction.labels, prediction.confidence, frame.rgb,
+                        settings.points_fields, settings.points_decimation, frame.cloud_filter,
+                        settings.points_organized)
+    return serialize_point_cloud(cloud, frame.header)
+
+
 def _camera_info(frame: OutputFrame) -> CameraInfo:
     return frame.camera_info
 
@@ -137,6 +163,12 @@ OUTPUT_DECLARATIONS: Tuple[OutputDeclaration, ...] = (
                                                   'DepthSegmentation: depth, labels, confidence '
                                                   'and camera_info of one frame)'),
                       'perception', DepthSegmentation, _bundle),
+    OutputDeclaration('points', ParameterSpec('publish_points', False, 'Publish depth/points '
+                                              '(sensor_msgs/PointCloud2: the published depth '
+                                              'back-projected through depth/camera_info, with '
+                                              'labels and confidence; needs camera_info)'),
+                      'depth/points', PointCloud2, _points, qos='points_qos',
+                      needs_camera_info=True),
 )
 OUTPUT_PARAMETERS: Tuple[ParameterSpec, ...] = tuple(o.parameter for o in OUTPUT_DECLARATIONS)
 
@@ -250,18 +282,22 @@ def class_map_message(config, colors: np.ndarray, header: Header, threshold: flo
                      max_depth_m=float(max_depth_m))
 
 
-def limit_outputs(prediction: Prediction, settings: NodeSettings) -> None:
-    """Apply the depth range and the confidence threshold of the parameters, in place."""
-    depth_m = prediction.depth
-    with np.errstate(invalid='ignore'):
-        if settings.min_depth_m > 0.0:
-            depth_m[depth_m < settings.min_depth_m] = np.nan
-        if settings.max_depth_m > 0.0:
-            depth_m[depth_m > settings.max_depth_m] = np.nan
-    if settings.confidence_threshold > 0.0:
-        labels = prediction.labels
-        labels[prediction.confidence < settings.confidence_threshold] = \
-            unlabeled_id(labels.dtype)
+def output_rules(settings: NodeSettings, config: Optional[HydraNetConfig] = None,
+                 scale: float = 1.0) -> DepthRules:
+    """Return the depth rules of the parameters (class names resolved for ``config``)."""
+    invalid = class_ids(config, settings.invalid_depth_classes)[0] if config else ()
+    return DepthRules(invalid, settings.min_confidence, settings.min_depth_m,
+                      settings.max_depth_m, settings.confidence_threshold, scale)
+
+
+def limit_outputs(prediction: Prediction, settings: NodeSettings,
+                  config: Optional[HydraNetConfig] = None, scale: float = 1.0) -> None:
+    """Apply the parameters' depth rules (``engine.depth_rules``) to a prediction, in place.
+
+    Low-confidence labels become unlabelled; depth is scaled, then NaN for invalid classes,
+    unlabelled or low-confidence pixels and outside the depth range.
+    """
+    apply_depth_rules(prediction, output_rules(settings, config, scale))
 
 
 def effective_depth_range(model_min_m: float, model_max_m: float, min_override_m: float,

@@ -15,7 +15,10 @@ from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityP
                        qos_profile_sensor_data)
 
 from ..engine import BACKENDS, PRECISIONS
+from ..engine.depth_rules import DEFAULT_INVALID_DEPTH_CLASSES
 from ..engine.devices import device_problem
+from ..engine.geometry import POINTS_FIELD_CHOICES
+from ..engine.metric_scale import DEPTH_SCALE_CHOICES
 from ..engine.run_plan import plan_problem
 from ..model import PRESETS
 
@@ -25,6 +28,7 @@ MAX_INFERENCE_SIDE_PX = 8192
 MAX_DEPTH_LIMIT_M = 1000.0
 MAX_THREADS = 256
 MAX_QOS_DEPTH = 100
+MAX_POINTS_DECIMATION = 64
 CONFIDENCE_ENCODINGS = ('32FC1', 'mono8')
 MIN_INPUT_PIXELS = 64  # 8 x 8, the smallest image the engine takes
 MAX_INPUT_PIXELS_LIMIT = 1 << 30  # OpenCV's own limit for decoded images
@@ -102,10 +106,44 @@ CORE_SPECS: Tuple[ParameterSpec, ...] = (
     ParameterSpec('confidence_threshold', 0.0, 'Pixels whose confidence (max softmax '
                   'probability) is below this are labelled unlabelled (255, or 65535 for 16UC1); '
                   '0 labels every pixel', value_range=(0.0, 1.0)),
-    ParameterSpec('confidence_encoding', '32FC1', 'Encoding of segmentation/confidence: 32FC1 '
+    ParameterSpec('invalid_depth_classes', DEFAULT_INVALID_DEPTH_CLASSES, 'Class names whose '
+                  'pixels get NaN depth (REP 118), as do unlabelled pixels; names the model lacks '
+                  'are ignored (the default sky matches the bundled and KITTI models, NYUDv2 has '
+                  'none). [] keeps the depth of every class',
+                  constraints='class names of the model (case-insensitive)'),
+    ParameterSpec('min_confidence', 0.0, 'Pixels whose confidence (softmax probability of the '
+                  'chosen class) is below this get NaN depth; 0 keeps every pixel',
+                  value_range=(0.0, 1.0)),
+    ParameterSpec('depth_scale', DEPTH_SCALE_CHOICES[0], 'Metric scale from the intrinsics: '
+                  "intrinsics multiplies depth by the camera's focal length over the model's "
+                  'training focal length, both in pixels of the network input (once camera_info '
+                  'has arrived; models without a recorded training camera are not scaled); none '
+                  'publishes the network depth as it is', choices=DEPTH_SCALE_CHOICES),
+    ParameterSpec('confidence_encoding', '32FC1', 'Encoding of segmentation/confidence (the '
+                  'softmax probability of the chosen class, higher is more reliable): 32FC1 '
                   '(0..1) or mono8 (0..255)', choices=CONFIDENCE_ENCODINGS),
     ParameterSpec('overlay_alpha', 0.5, 'Opacity of the class colours in segmentation/color: '
                   '0 shows the image, 1 only the colours', value_range=(0.0, 1.0)),
+    ParameterSpec('points_decimation', 1, 'depth/points keeps every n-th pixel of every n-th '
+                  'row (an organised cloud of ceil(H/n) x ceil(W/n) points)',
+                  value_range=(1, MAX_POINTS_DECIMATION)),
+    ParameterSpec('points_fields', POINTS_FIELD_CHOICES[0], 'Fields of depth/points: pcl (x y z '
+                  'float32, rgb packed float32, label uint32, confidence float32) or autoware '
+                  '(x y z float32, class_id uint8, probability float32)',
+                  choices=POINTS_FIELD_CHOICES),
+    ParameterSpec('points_keep_classes', (), 'Class names whose points depth/points keeps; [] '
+                  'keeps every class (then points_drop_classes applies)',
+                  constraints='class names of the model (case-insensitive)'),
+    ParameterSpec('points_drop_classes', (), 'Class names whose points depth/points removes',
+                  constraints='class names of the model (case-insensitive)'),
+    ParameterSpec('points_min_depth_m', 0.0, 'depth/points removes points nearer than this; 0: '
+                  'no bound', value_range=(0.0, MAX_DEPTH_LIMIT_M)),
+    ParameterSpec('points_max_depth_m', 0.0, 'depth/points removes points farther than this; 0: '
+                  'no bound', value_range=(0.0, MAX_DEPTH_LIMIT_M),
+                  constraints='0 or greater than points_min_depth_m'),
+    ParameterSpec('points_organized', True, 'depth/points keeps the image grid, with NaN points '
+                  'where depth is invalid or a filter removes the point; false leaves those '
+                  'points out (an unorganised cloud, height 1)'),
     ParameterSpec('pipeline', 'auto', 'Decode and publish each frame on a second thread while '
                   'the network runs the next: more frames per second, but on a CPU with no core '
                   'to spare the two compete (older frames, longer publishing). auto: on when '
@@ -123,6 +161,12 @@ CORE_SPECS: Tuple[ParameterSpec, ...] = (
                   'depth_image_proc subscribe reliable) or best_effort',
                   choices=OUTPUT_QOS_CHOICES, read_only=True),
     ParameterSpec('output_qos_depth', 2, 'History depth of the output publishers',
+                  value_range=(1, MAX_QOS_DEPTH), read_only=True),
+    ParameterSpec('points_qos', 'best_effort', 'QoS of depth/points: best_effort (as '
+                  'depth_image_proc publishes clouds; RViz PointCloud2 displays need their '
+                  'reliability set to best effort) or reliable', choices=OUTPUT_QOS_CHOICES,
+                  read_only=True),
+    ParameterSpec('points_qos_depth', 2, 'History depth of the depth/points publisher',
                   value_range=(1, MAX_QOS_DEPTH), read_only=True),
     ParameterSpec('use_compressed_input', False, 'Subscribe to <image>/compressed '
                   '(sensor_msgs/CompressedImage, jpeg or png) instead of the raw image topic',
@@ -236,6 +280,10 @@ class ParameterTable:
         if settings.max_depth_m and settings.max_depth_m <= settings.min_depth_m:
             return (f'max_depth_m {settings.max_depth_m} must be greater than min_depth_m '
                     f'{settings.min_depth_m} (or 0 for the model maximum)')
+        if settings.points_max_depth_m and \
+                settings.points_max_depth_m <= settings.points_min_depth_m:
+            return (f'points_max_depth_m {settings.points_max_depth_m} must be greater than '
+                    f'points_min_depth_m {settings.points_min_depth_m} (or 0 for no bound)')
         return plan_problem(settings.device, settings.backend, settings.precision)
 
 

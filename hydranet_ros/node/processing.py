@@ -20,6 +20,7 @@ from .camera_input import ReceivedFrame
 from .diagnostics import FrameTimes
 from .engine_holder import is_out_of_memory, pipelined, release_memory
 from .input_checks import ENCODING, OUT_OF_MEMORY, UNDECODABLE
+from .depth_trust import DepthTrust
 from .outputs import OutputFrame, limit_outputs
 
 Item = TypeVar('Item')
@@ -164,14 +165,15 @@ class FrameProcessor:
     def __init__(self, context, next_frames: Callable[[float], Optional[List[ReceivedFrame]]],
                  wake: Callable[[], None]) -> None:
         self._context = context
-        self._handoff: Handoff[FrameInFlight] = Handoff()
+        self._handoff: Handoff[List[FrameInFlight]] = Handoff()
         self._inference = Worker(next_frames, self._process_frames, self.on_error, wake,
                                  name='inference')
-        self._publishing = Worker(self._handoff.take, self._finish_frame, self.on_error,
+        self._publishing = Worker(self._handoff.take, self._finish_batch, self.on_error,
                                   self._handoff.close, name='publishing')
         self._previous_start_s: Optional[float] = None
         self._previous_end_s: Optional[float] = None
         self._last_image_size: Optional[tuple] = None
+        self._depth_trust = DepthTrust(context.get_logger)
         self.batches = 0
         self.batched_frames = 0
 
@@ -195,8 +197,7 @@ class FrameProcessor:
     def stop(self) -> bool:
         """Stop after the frame in progress; return False if a thread did not end in time."""
         stopped = self._inference.stop()
-        lost = self._handoff.close()
-        if lost is not None:
+        for lost in self._handoff.close() or ():
             lost.frame.camera.stats.frame_dropped()
         return self._publishing.stop() and stopped
 
@@ -238,7 +239,7 @@ class FrameProcessor:
         network_end_s = time.perf_counter()
         self.batches += 1
         self.batched_frames += len(accepted)
-        pipeline = pipelined(self._context.settings.pipeline, engine)
+        batch = []
         for (frame, rgb), network in zip(accepted, networks):
             waited_s, period_ms = 0.0, None
             if self._previous_end_s is not None and frame.received_s < self._previous_end_s:
@@ -250,11 +251,18 @@ class FrameProcessor:
                 decode_ms=(network_start_s - start_s) * MS_PER_S / len(accepted),
                 network_ms=(network_end_s - network_start_s) * MS_PER_S,
                 network_end_s=network_end_s, waited_s=waited_s, period_ms=period_ms)
-            if not pipeline:
-                self._finish_frame(in_flight)
-            elif not self._handoff.put(in_flight):  # deactivated meanwhile
-                frame.camera.stats.frame_dropped()
+            batch.append(in_flight)
+        if not pipelined(self._context.settings.pipeline, engine):
+            self._finish_batch(batch)
+        elif not self._handoff.put(batch):  # deactivated meanwhile
+            for in_flight in batch:
+                in_flight.frame.camera.stats.frame_dropped()
         self._previous_start_s, self._previous_end_s = start_s, time.perf_counter()
+
+    def _finish_batch(self, batch: List[FrameInFlight]) -> None:
+        """Finish every frame of a batch, the whole batch handed over at once."""
+        for in_flight in batch:
+            self._finish_frame(in_flight)
 
     def _finish_frame(self, in_flight: FrameInFlight) -> None:
         """Decode the network's outputs and publish them."""
@@ -279,14 +287,15 @@ class FrameProcessor:
         header = frame.header
         if outputs.frame_id_changed(header.frame_id):
             context.publish_label_info(outputs)
-        limit_outputs(prediction, settings)
         info = outputs.camera_info_for(frame.camera.camera_info, header, width, height)
         if info is None:
             frame.camera.warn_missing_camera_info()
+        scale = self._depth_trust.scale(frame.camera.name, settings, engine, info, width, height)
+        limit_outputs(prediction, settings, engine.config, scale)
         publish_start_s = time.perf_counter()
         outputs.publish(OutputFrame(header=header, rgb=rgb, prediction=prediction,
                                     camera_info=info, settings=settings, colors=engine.colors,
-                                    width=width, height=height))
+                                    width=width, height=height, config=engine.config))
         end_s = time.perf_counter()
         self._record_times(in_flight, finish_start_s, end_s, inference_ms,
                            (end_s - publish_start_s) * MS_PER_S)

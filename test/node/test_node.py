@@ -24,7 +24,8 @@ from hydranet_ros.node.messages import array_to_image, image_to_array  # noqa: E
 from camera_encodings import encoded, message_fields  # noqa: E402
 from node_harness import (LATCHED, CameraPublisher, ManagedProcess, RosClient,  # noqa: E402
                           TestEnvironment, camera_info, diagnostic_values, make_header,
-                          request_outputs, sample_rgb, start_node, stamp_key)
+                          reference_prediction, request_outputs, sample_rgb, start_node,
+                          stamp_key)
 
 NODE = 'hydranet_test_node'
 THREADS = 2
@@ -118,6 +119,15 @@ def _calibration() -> CameraInfo:
     return camera_info(CAMERA_INFO_WIDTH, CAMERA_INFO_HEIGHT, make_header(0))
 
 
+def _expected(engine: InferenceEngine, image: np.ndarray, encoding: str = 'rgb8'):
+    """Return what the node publishes for ``image`` with the default depth rules.
+
+    Depth is scaled by the published calibration against the NYUDv2 training camera.
+    """
+    published = scale_camera_info(_calibration(), WIDTH, HEIGHT)
+    return reference_prediction(engine, image, published, encoding)
+
+
 def _latest_diagnostics(client: RosClient, predicate, timeout_s: float = 20.0) -> dict:
     log = client.subscribe('/diagnostics', DiagnosticArray)
     log.clear()
@@ -135,7 +145,7 @@ def test_every_output_matches_the_engine_with_the_input_header(camera, outputs, 
     """Depth, labels, confidence, overlay, camera_info and bundle: right encodings and values."""
     received = request_outputs(camera, _frame(image), outputs, _calibration(), OUTPUT_TIMEOUT_S)
     assert received, 'not every output arrived for one input frame'
-    expected = engine.infer(image, 'rgb8')
+    expected = _expected(engine, image)
     header = received['depth/image'].header
     for topic, msg in received.items():
         assert msg.header == header, topic
@@ -185,7 +195,7 @@ def test_input_encodings_give_the_engine_result(camera, outputs, engine, image, 
     received = request_outputs(camera, _frame(converted, encoding), logs, _calibration(),
                                OUTPUT_TIMEOUT_S)
     assert received, f'no output for a {encoding} image'
-    expected = engine.infer(converted, encoding)
+    expected = _expected(engine, converted, encoding)
     assert np.array_equal(image_to_array(received['segmentation/labels']), expected.labels)
     np.testing.assert_array_equal(image_to_array(received['depth/image']), expected.depth)
 
@@ -202,7 +212,7 @@ def test_driver_encodings_are_answered_as_the_bag_tool_decodes_them(
                      is_bigendian=0, step=step, data=data)
     received = request_outputs(camera, frame, logs, _calibration(), OUTPUT_TIMEOUT_S)
     assert received, f'no output for a {encoding} image'
-    expected = engine.infer(decode_raw(data, encoding, WIDTH, HEIGHT, step, False))
+    expected = _expected(engine, decode_raw(data, encoding, WIDTH, HEIGHT, step, False))
     assert np.array_equal(image_to_array(received['segmentation/labels']), expected.labels)
     np.testing.assert_array_equal(image_to_array(received['depth/image']), expected.depth)
 
@@ -308,8 +318,11 @@ def test_malformed_images_are_logged_counted_and_good_frames_keep_flowing(
 
 
 def test_runtime_parameters_change_outputs(client, camera, outputs, engine, image):
-    """Confidence threshold, depth range and output switches apply without a restart."""
-    expected = engine.infer(image, 'rgb8')
+    """Confidence threshold, depth range and output switches apply without a restart.
+
+    Thresholded (unlabelled) pixels have NaN depth too.
+    """
+    expected = _expected(engine, image)
     threshold = float(np.median(expected.confidence))
     max_depth_m = float(np.nanmedian(expected.depth))
     results = client.set_parameters(NODE, {'confidence_threshold': threshold,
@@ -324,7 +337,8 @@ def test_runtime_parameters_change_outputs(client, camera, outputs, engine, imag
         assert 0.3 < np.mean(labels == 255) < 0.7
         depth = image_to_array(received['depth/image'])
         assert np.nanmax(depth) <= max_depth_m
-        assert np.array_equal(np.isnan(depth), ~(expected.depth <= max_depth_m))
+        assert np.array_equal(np.isnan(depth), ~(expected.depth <= max_depth_m) |
+                              (expected.confidence < threshold))
         label_info = client.subscribe('segmentation/label_info', LabelInfo, LATCHED)
         assert label_info.wait_for(lambda m: abs(m.threshold - threshold) < 1e-6, 20.0)
     finally:
@@ -346,7 +360,7 @@ def test_pipelined_publishing_gives_the_same_outputs_and_the_newest_frame(
         received = request_outputs(camera, _frame(image), outputs, _calibration(),
                                    OUTPUT_TIMEOUT_S)
         assert received, 'not every output arrived for one input frame'
-        expected = engine.infer(image, 'rgb8')
+        expected = _expected(engine, image)
         assert all(m.header == received['depth/image'].header for m in received.values())
         np.testing.assert_array_equal(image_to_array(received['depth/image']), expected.depth)
         assert np.array_equal(image_to_array(received['segmentation/labels']), expected.labels)
