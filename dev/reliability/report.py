@@ -211,7 +211,8 @@ HOSTILE_FILES = [
      '`was refused: it is not a plain weights file` (loaded with `weights_only=True`: the '
      'payload never runs; the test first proves that an unsafe load would run it)'),
     ('the first half of a real checkpoint',
-     '`is not a readable PyTorch checkpoint (truncated or another file type?)`'),
+     '`is truncated: its zip archive (... bytes) ends without the directory that closes every '
+     'complete archive`'),
     ('an empty file', '`is empty (0 bytes)`'),
     ('weights of another network', '`has no segmentation and depth heads: it is not a HydraNet`'),
     ('a HydraNet whose config says 6 classes over 4-class weights',

@@ -1,11 +1,10 @@
 """Reading and writing HydraNet checkpoints (published upstream format and this project's)."""
 import os
-import pickle
-import re
 from typing import Any, Dict, Iterable, Optional, Tuple, Union
 
 import torch
 
+from .checkpoint_file import CheckpointError, read_checkpoint_file
 from .config import HydraNetConfig
 from .key_mapping import is_upstream_state_dict, upstream_to_local
 from .network import HydraNet, build_hydranet
@@ -15,10 +14,8 @@ PROJECT_FORMAT = 'hydranet_ros'
 PROJECT_FORMAT_VERSION = 1
 MAX_LISTED_KEYS = 12
 PathLike = Union[str, os.PathLike]
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file is missing, unreadable, unsafe or does not fit the network."""
+__all__ = ['CheckpointError', 'infer_config', 'load_hydranet', 'read_checkpoint_file',
+           'save_hydranet']
 
 
 def _listing(keys: Iterable[str]) -> str:
@@ -29,53 +26,36 @@ def _listing(keys: Iterable[str]) -> str:
     return shown + (f' ... and {more} more' if more > 0 else '')
 
 
-def _unpickler_reason(message: str) -> str:
-    """Return the line of a refusal that names the rejected object, without terminal escapes."""
-    message = re.sub(r'\x1b\[[0-9;]*m', '', message)
-    for line in message.splitlines():
-        line = line.strip()
-        if line.startswith('WeightsUnpickler error:'):
-            return line.split(' was not an allowed global')[0]
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
-    return lines[0] if lines else ''
-
-
-def read_checkpoint_file(path: PathLike) -> Any:
-    """Load a checkpoint with ``weights_only=True``; raise ``CheckpointError`` if unusable."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise CheckpointError(f'checkpoint {path!r} does not exist; check the model path')
-    if os.path.isdir(path):
-        raise CheckpointError(f'checkpoint {path!r} is a directory, not a file')
-    if os.path.getsize(path) == 0:
-        raise CheckpointError(f'checkpoint {path!r} is empty (0 bytes): the file is truncated')
-    try:
-        return torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError as error:
-        reason = _unpickler_reason(str(error)) or type(error).__name__
-        raise CheckpointError(
-            f'checkpoint {path!r} was refused: it is not a plain weights file (it may carry '
-            f'executable pickled objects, which are never loaded). Reason: {reason}') from error
-    except Exception as error:  # noqa: B902 - a parser fed garbage may raise anything
-        raise CheckpointError(
-            f'checkpoint {path!r} is not a readable PyTorch checkpoint (truncated or another '
-            f'file type?): {error}') from error
-
-
 def _unwrap(content: Any, path: str) -> Tuple[Dict[str, torch.Tensor], Optional[dict], dict]:
     """Return (state_dict, stored config or None, extra) from a checkpoint's contents."""
     if not isinstance(content, dict):
         raise CheckpointError(
             f'checkpoint {path!r} holds a {type(content).__name__}, expected a dict with a '
             f'state_dict')
-    if content.get('format') == PROJECT_FORMAT:
-        return content['state_dict'], content.get('config'), content.get('extra', {})
     if 'state_dict' in content and isinstance(content['state_dict'], dict):
-        return content['state_dict'], None, {}
+        state_dict = content['state_dict']
+        if content.get('format') == PROJECT_FORMAT:
+            stored, extra = content.get('config'), content.get('extra', {})
+            if stored is not None and not isinstance(stored, dict):
+                raise CheckpointError(f'checkpoint {path!r} has an invalid config (a '
+                                      f'{type(stored).__name__}, expected a dict)')
+            return _tensors_only(state_dict, path), stored, extra if isinstance(extra, dict) \
+                else {}
+        return _tensors_only(state_dict, path), None, {}
     if content and all(isinstance(v, torch.Tensor) for v in content.values()):
         return content, None, {}
     raise CheckpointError(
         f'checkpoint {path!r} has no state_dict (top-level keys: {_listing(map(str, content))})')
+
+
+def _tensors_only(state_dict: dict, path: str) -> Dict[str, torch.Tensor]:
+    """Return ``state_dict`` if it maps names to tensors; raise ``CheckpointError`` if not."""
+    for key, value in state_dict.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise CheckpointError(
+                f'checkpoint {path!r} has a state_dict entry {key!r} holding a '
+                f'{type(value).__name__}, not a tensor: it is not a file of network weights')
+    return state_dict
 
 
 def _normalise_keys(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:

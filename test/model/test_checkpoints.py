@@ -118,7 +118,7 @@ def test_pickled_code_is_refused_without_running(tmp_path):
 @pytest.mark.parametrize('content,message', [
     (None, 'does not exist'),
     (b'', 'empty'),
-    (b'this is not a checkpoint at all' * 10, 'not a readable PyTorch checkpoint'),
+    (b'this is not a checkpoint at all' * 10, 'is not a PyTorch checkpoint: it is a text file'),
 ])
 def test_unreadable_files(tmp_path, content, message):
     path = tmp_path / 'model.ckpt'

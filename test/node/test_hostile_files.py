@@ -27,7 +27,7 @@ WIDTH, HEIGHT = 64, 48
 # file name -> what the node must say about it
 EXPECTED_ERRORS = {
     'payload.pth': 'was refused: it is not a plain weights file',
-    'truncated.pth': 'is not a readable PyTorch checkpoint',
+    'truncated.pth': 'is truncated',
     'empty.pth': 'is empty (0 bytes)',
     'not_a_hydranet.pth': 'it is not a HydraNet',
     'wrong_classes.pth': 'does not fit a HydraNet',
