@@ -34,6 +34,7 @@ from .bag_topics import BagTopicError, bag_typestore, camera_info_topic, choose_
     format_topic_list, summarize_topics, TopicSummary
 from .engine_options import add_engine_arguments, engine_from_args, engine_line, EXIT_OK, \
     EXIT_SOME_FAILED, EXIT_USAGE, positive_int, ToolError
+from .depth_options import add_depth_arguments, Focal, ToolDepthRules
 from .infer import model_description, output_kinds
 from .prediction_files import DEFAULT_OUTPUTS, write_prediction
 from .prediction_summary import summarize_prediction
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('-q', '--quiet', action='store_true',
                         help='print only errors (no progress bar)')
     add_engine_arguments(parser)
+    add_depth_arguments(parser)
     return parser
 
 
@@ -243,8 +245,10 @@ class BagProcessor:
 
     def __init__(self, engine: InferenceEngine, output: BagOutput,
                  camera_infos: CameraInfoIndex, png_dir: Optional[str],
-                 png_outputs: Sequence[str], model_path: Optional[str] = None) -> None:
+                 png_outputs: Sequence[str], model_path: Optional[str] = None,
+                 rules: Optional[ToolDepthRules] = None) -> None:
         self.engine = engine
+        self.rules = rules
         self.model_name = model_name(model_path or '')
         self.output = output
         self.camera_infos = camera_infos
@@ -267,6 +271,9 @@ class BagProcessor:
             self.failures.append({'frame': index, 'bag_time_ns': timestamp, 'error': str(error)})
             tqdm.write(f'{PROG}: skipped frame {index}: {error}', file=sys.stderr)
             return
+        focal = recorded_focal(self.camera_infos.lookup(stamp_ns(header)), image.shape[:2])
+        if self.rules is not None:
+            self.rules.apply(prediction, focal)
         types = self.output.store.types
         labels_encoding = 'mono8' if prediction.labels.itemsize == 1 else '16UC1'
         self.output.write('depth', timestamp,
@@ -293,11 +300,22 @@ class BagProcessor:
                  'ms': round(elapsed_ms, 3)}
         entry.update(summarize_prediction(prediction, self.engine.config.class_names))
         if self.png_dir:
+            intrinsics = self.rules.intrinsics(image.shape[:2], focal) if self.rules else None
             files = write_prediction(self.png_dir, f'{index:06d}', image, prediction,
-                                     self.engine, self.png_outputs)
+                                     self.engine, self.png_outputs, intrinsics)
             entry['files'] = {kind: os.path.relpath(path, self.png_dir)
                               for kind, path in files.items()}
         self.frames.append(entry)
+
+
+def recorded_focal(info: Optional[Any], image_size: Tuple[int, int]) -> Optional[Focal]:
+    """Return (fx, fy) of a recorded camera_info at the image's size, or None."""
+    if info is None or info.k[0] <= 0.0 or info.k[4] <= 0.0:
+        return None
+    height, width = image_size
+    scale_x = width / info.width if info.width else 1.0
+    scale_y = height / info.height if info.height else 1.0
+    return (float(info.k[0]) * scale_x, float(info.k[4]) * scale_y)
 
 
 def estimated_frames(topic: TopicSummary, args: argparse.Namespace) -> Optional[int]:
@@ -347,7 +365,7 @@ def convert(reader: Reader, args: argparse.Namespace, topics: Sequence[TopicSumm
             for connection in connections:
                 output.add_copy(connection)
         processor = BagProcessor(engine, output, camera_infos, args.png_dir, args.png_outputs,
-                                 args.model)
+                                 args.model, ToolDepthRules(args, engine))
         progress = tqdm(total=estimated_frames(image_topic, args), desc=PROG, unit='frame',
                         disable=args.quiet, file=sys.stderr)
         image_index = 0

@@ -1,7 +1,9 @@
 """hydranet-infer: depth and segmentation of image files, written as pictures, data and a summary.
 
 Examples: ``hydranet-infer photo.jpg --out results`` or
-``hydranet-infer images/ --recursive --out results --outputs labels,depth_npy --quiet``.
+``hydranet-infer images/ --recursive --out results --outputs labels,depth_npy --quiet`` or
+``hydranet-infer frame.png --focal-px 721.5 --outputs points_ply,points_pcd`` (a labelled cloud).
+Depth follows the node's rules: sky and unlabelled pixels NaN, rescaled by ``--focal-px``.
 """
 import argparse
 import json
@@ -14,9 +16,11 @@ from typing import Dict, List, Optional, Sequence
 from tqdm import tqdm
 
 from ..engine import ImageFormatError, InferenceEngine
+from .depth_options import add_depth_arguments, ToolDepthRules
 from .engine_options import add_engine_arguments, engine_from_args, engine_line, \
     engine_summary, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, ToolError
 from .image_io import find_images, ImageJob, ImageReadError, read_image_rgb
+from .point_files import PointFileError
 from .prediction_files import DEFAULT_OUTPUTS, OUTPUT_KINDS, parse_output_kinds, \
     write_prediction
 from .prediction_summary import summarize_prediction
@@ -59,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('-q', '--quiet', action='store_true',
                         help='print only errors (no progress bar or per-image lines)')
     add_engine_arguments(parser)
+    add_depth_arguments(parser)
     return parser
 
 
@@ -77,14 +82,21 @@ def model_description(engine: InferenceEngine, model_arg: Optional[str]) -> Dict
 
 
 def process_image(engine: InferenceEngine, job: ImageJob, out_dir: str,
-                  kinds: Sequence[str]) -> Dict:
-    """Infer one image and write its files; return its summary entry."""
+                  kinds: Sequence[str], rules: Optional[ToolDepthRules] = None) -> Dict:
+    """Infer one image, apply the depth rules and write its files; return its summary entry."""
     image = read_image_rgb(job.path)
     started = time.perf_counter()
     prediction = engine.infer(image)
     elapsed_ms = (time.perf_counter() - started) * 1000.0
-    files = write_prediction(out_dir, job.stem, image, prediction, engine, kinds)
-    entry = {'input': job.path, 'name': job.stem, 'ms': round(elapsed_ms, 3)}
+    intrinsics = None
+    scale = 1.0
+    if rules is not None:
+        scale = rules.scale(image.shape[:2])
+        rules.apply(prediction)
+        intrinsics = rules.intrinsics(image.shape[:2])
+    files = write_prediction(out_dir, job.stem, image, prediction, engine, kinds, intrinsics)
+    entry = {'input': job.path, 'name': job.stem, 'ms': round(elapsed_ms, 3),
+             'depth_scale': round(scale, 6)}
     entry.update(summarize_prediction(prediction, engine.config.class_names))
     entry['outputs'] = {kind: os.path.relpath(path, out_dir) for kind, path in files.items()}
     return entry
@@ -104,13 +116,16 @@ def run(args: argparse.Namespace) -> int:
         LOGGER.warning('no normals written: this model predicts %s only',
                        ', '.join(engine.config.tasks))
     os.makedirs(args.out, exist_ok=True)
+    rules = ToolDepthRules(args, engine)
     results: List[Dict] = []
     failures: List[Dict] = []
     started = time.perf_counter()
     show_progress = not args.quiet and len(jobs) > 1
     for job in tqdm(jobs, desc=PROG, unit='image', disable=not show_progress, file=sys.stderr):
         try:
-            entry = process_image(engine, job, args.out, args.outputs)
+            entry = process_image(engine, job, args.out, args.outputs, rules)
+        except PointFileError as error:
+            raise ToolError(str(error)) from error
         except (ImageReadError, ImageFormatError, OSError) as error:
             failures.append({'input': job.path, 'error': str(error)})
             tqdm.write(f'{PROG}: skipped {job.path}: {error}', file=sys.stderr)
@@ -121,6 +136,10 @@ def run(args: argparse.Namespace) -> int:
                   f'-> {os.path.join(args.out, job.stem)}_*')
     total_s = time.perf_counter() - started
     summary = model_description(engine, args.model)
+    summary['depth_rules'] = {'invalid_depth_classes': list(args.invalid_depth_classes),
+                              'min_confidence': args.min_confidence,
+                              'depth_scale': args.depth_scale,
+                              'focal_px': list(args.focal_px) if args.focal_px else None}
     summary.update({
         'images': results,
         'failed': failures,

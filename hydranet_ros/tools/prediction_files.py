@@ -1,12 +1,14 @@
 """Writing one prediction as files: colour pictures for people, lossless data for machines."""
-from typing import Dict, Iterable, Sequence, Tuple
+from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..engine import InferenceEngine, Prediction
+from ..engine.geometry import PinholeIntrinsics
 from ..engine.visualize import colorize_normals
 from .image_io import output_path, write_npy, write_png
 from .panel import compose_panel
+from .point_files import frame_points, write_pcd, write_ply
 from .prediction_summary import class_histogram
 
 # kind -> (file suffix after the stem, what it holds)
@@ -19,6 +21,10 @@ OUTPUT_KINDS: Dict[str, Tuple[str, str]] = {
     'confidence': ('_confidence.png', 'max softmax probability scaled to 0..255, mono8'),
     'normals': ('_normals.png', 'surface normals as RGB (three-task models only)'),
     'panel': ('_panel.png', 'input | overlay | depth side by side with a class legend'),
+    'points_ply': ('_points.ply', 'labelled point cloud, binary PLY (x y z, colour, label, '
+                                  'confidence; --focal-px for the camera)'),
+    'points_pcd': ('_points.pcd', 'the same cloud as binary PCD (PCL x y z rgb label, '
+                                  'confidence)'),
 }
 DEFAULT_OUTPUTS = ('depth', 'overlay', 'labels', 'depth_npy', 'normals', 'panel')
 PANEL_LEGEND_CLASSES = 6
@@ -57,10 +63,12 @@ def panel_legend(labels: np.ndarray, engine: InferenceEngine) -> Sequence:
 
 
 def write_prediction(out_dir: str, stem: str, image_rgb: np.ndarray, prediction: Prediction,
-                     engine: InferenceEngine, kinds: Iterable[str]) -> Dict[str, str]:
+                     engine: InferenceEngine, kinds: Iterable[str],
+                     intrinsics: Optional[PinholeIntrinsics] = None) -> Dict[str, str]:
     """Write the selected outputs of one image; return kind -> path of each file written.
 
-    ``normals`` is skipped for models without a normals head.
+    ``normals`` is skipped for models without a normals head; point files need
+    ``intrinsics`` (K at the image size) and are skipped without.
     """
     kinds = tuple(kinds)
     written: Dict[str, str] = {}
@@ -91,4 +99,10 @@ def write_prediction(out_dir: str, stem: str, image_rgb: np.ndarray, prediction:
                               panel_legend(prediction.labels, engine),
                               (config.min_depth_m, config.max_depth_m))
         written['panel'] = write_png(path('panel'), panel)
+    if intrinsics is not None and ('points_ply' in kinds or 'points_pcd' in kinds):
+        points = frame_points(prediction, intrinsics, image_rgb)
+        if 'points_ply' in kinds:
+            written['points_ply'] = write_ply(path('points_ply'), points)
+        if 'points_pcd' in kinds:
+            written['points_pcd'] = write_pcd(path('points_pcd'), points)
     return written

@@ -1,8 +1,9 @@
 """One house: a real frame through the node and through hydranet-infer gives the same result.
 
 Both run with their default settings (the bundled model, so both must run it at the training
-size its checkpoint records); the node gets the KITTI sample over DDS, the tool reads the same
-PNG from disk.
+size its checkpoint records, and the same depth rules: sky NaN, depth rescaled by the camera's
+focal length); the node gets the KITTI sample and its camera_info over DDS, the tool reads the
+same PNG from disk and is given the same focal length.
 """
 import subprocess
 import sys
@@ -55,11 +56,17 @@ def node_outputs(tmp_path_factory):
         environment.exit()
 
 
+def _focal_px() -> float:
+    width, height = cv2.imread(str(SAMPLE), cv2.IMREAD_COLOR).shape[1::-1]
+    return camera_info(width, height, make_header(0)).k[0]
+
+
 def test_node_and_infer_give_the_same_depth_and_labels(node_outputs, tmp_path):
-    """Depth within 1e-3 relative (NaN in the same pixels), labels >= 99.9% equal."""
+    """Depth within 1e-3 relative (NaN in the same pixels, sky among them), labels 99.9%."""
     node_depth, node_labels, node_log = node_outputs
     result = subprocess.run([sys.executable, '-m', 'hydranet_ros.tools.infer', str(SAMPLE),
-                             '--out', str(tmp_path), '--outputs', 'depth_npy,labels'],
+                             '--out', str(tmp_path), '--outputs', 'depth_npy,labels',
+                             '--focal-px', str(float(_focal_px()))],
                             capture_output=True, text=True, timeout=TOOL_TIMEOUT_S,
                             cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -71,6 +78,8 @@ def test_node_and_infer_give_the_same_depth_and_labels(node_outputs, tmp_path):
     np.testing.assert_allclose(node_depth[valid], tool_depth[valid],
                                rtol=DEPTH_RELATIVE_TOLERANCE)
     assert np.mean(node_labels == tool_labels) >= MIN_LABEL_AGREEMENT
+    sky = node_labels == 0
+    assert sky.any() and np.isnan(node_depth[sky]).all() and np.isnan(tool_depth[sky]).all()
     # Both say what they really run: the size the bundled checkpoint was trained at.
     assert 'network input 96x320' in node_log
     assert 'network input 96x320' in result.stdout + result.stderr

@@ -14,6 +14,8 @@ from rosbags.typesys import get_typestore, Stores
 from camera_encodings import encoded, expected_rgb, message_fields
 from conftest import require_shared, SAMPLES_DIR
 from hydranet_ros.engine import decode_raw, InferenceEngine
+from hydranet_ros.engine.depth_rules import apply_depth_rules, depth_rules
+from hydranet_ros.engine.metric_scale import training_camera
 from hydranet_ros.tools import bag as bag_tool
 from hydranet_ros.tools.bag_topics import bag_typestore
 
@@ -31,6 +33,8 @@ OUTPUT_TOPICS = ('/hydranet/depth/image', '/hydranet/segmentation/labels',
                  '/hydranet/segmentation/color', '/hydranet/depth/camera_info')
 CONFIDENCE_TOPIC = '/hydranet/segmentation/confidence'
 LABEL_INFO_TOPIC = '/hydranet/segmentation/label_info'
+CAMERA_FOCAL_PX = 100.0
+KITTI_SKY = 0
 STORE = get_typestore(Stores.ROS2_KILTED)
 TYPES = STORE.types
 
@@ -69,7 +73,7 @@ def header(index: int):
 
 def camera_info(index: int):
     """Return a pinhole camera_info matching the frames."""
-    focal_px = 100.0
+    focal_px = CAMERA_FOCAL_PX
     k = np.array([focal_px, 0, FRAME_WIDTH_PX / 2, 0, focal_px, FRAME_HEIGHT_PX / 2, 0, 0, 1],
                  np.float64)
     p = np.array([focal_px, 0, FRAME_WIDTH_PX / 2, 0, 0, focal_px, FRAME_HEIGHT_PX / 2, 0,
@@ -166,6 +170,16 @@ def engine(nyud_checkpoint, fixed_threads) -> InferenceEngine:
                            precision='fp32', threads=fixed_threads)
 
 
+def expected_prediction(engine: InferenceEngine, rgb: np.ndarray):
+    """Return the engine's result under the node's depth rules.
+
+    Depth is rescaled by the recorded focal length over the model's training focal length
+    (the NYUDv2 camera; the network runs at the frame's size).
+    """
+    scale = CAMERA_FOCAL_PX / training_camera(engine.config).focal_length_px
+    return apply_depth_rules(engine.infer(rgb), depth_rules(engine.config, scale=scale))
+
+
 def check_outputs(bag: pathlib.Path, source: pathlib.Path, frames: list, processed: list,
                   engine: InferenceEngine, image_topic: str, end_ns: int = 2**63,
                   confidence: bool = False) -> None:
@@ -207,7 +221,7 @@ def check_outputs(bag: pathlib.Path, source: pathlib.Path, frames: list, process
         assert np.array_equal(info_msg.p, camera_info(index).p)
         assert (info_msg.width, info_msg.height) == (FRAME_WIDTH_PX, FRAME_HEIGHT_PX)
 
-        expected = engine.infer(frames[index])
+        expected = expected_prediction(engine, frames[index])
         depth = image_array(depth_msg)
         assert np.array_equal(np.isnan(depth), np.isnan(expected.depth))
         assert np.array_equal(depth[np.isfinite(depth)],
@@ -322,6 +336,27 @@ def test_mcap_bag_of_compressed_images_every_second_frame(tmp_path, nyud_checkpo
     assert list(output.glob('*.mcap')), 'the new bag keeps the MCAP storage'
     check_outputs(output, source, frames, [0, 2], engine, '/camera/image_raw/compressed',
                   end_ns=FIRST_RECORD_NS + 250_000_000, confidence=True)
+
+
+def test_sky_has_nan_depth_in_the_bag_outputs(tmp_path):
+    """The KITTI sample through the bundled model: sky pixels have NaN depth (REP 118)."""
+    bgr = cv2.imread(str(require_shared(SAMPLES_DIR / 'kitti_joint' / '000099.png')))
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    source = tmp_path / 'kitti'
+    with Writer(source, version=8, storage_plugin=StoragePlugin.SQLITE3) as writer:
+        images = writer.add_connection('/camera/image_raw', 'sensor_msgs/msg/Image',
+                                       typestore=STORE)
+        writer.write(images, FIRST_RECORD_NS, STORE.serialize_cdr(
+            image_message(0, rgb), 'sensor_msgs/msg/Image'))
+    output = tmp_path / 'processed'
+    result = run_tool(str(source), str(output), '--threads', str(THREADS), '--quiet')
+    assert result.returncode == 0, result.stderr
+    written = read_bag(output)
+    depth = image_array(written['/hydranet/depth/image'][0][1])
+    labels = image_array(written['/hydranet/segmentation/labels'][0][1])
+    sky = labels == KITTI_SKY
+    assert sky.mean() > 0.01, 'the sample shows no sky'
+    assert np.isnan(depth[sky]).all() and np.isfinite(depth[~sky]).mean() > 0.99
 
 
 def test_max_frames_and_time_window_bound_the_new_bag(tmp_path, nyud_checkpoint):

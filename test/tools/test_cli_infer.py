@@ -11,6 +11,7 @@ import torch
 
 from conftest import require_shared, SAMPLES_DIR
 from hydranet_ros.engine import InferenceEngine
+from hydranet_ros.engine.depth_rules import apply_depth_rules, depth_rules
 from hydranet_ros.model import build_hydranet, get_preset, save_hydranet
 from hydranet_ros.tools import infer as infer_tool
 from hydranet_ros.tools.image_io import find_images, read_image_rgb
@@ -24,6 +25,8 @@ CHECKPOINT_SEED = 7
 THREADS = 2  # the tool and the reference engine here: results then match exactly
 ENGINE_ARGS = ('--backend', 'torch', '--device', 'cpu', '--threads', str(THREADS))
 BUNDLED_TRAINING_SIZE = (96, 320)
+KITTI_SKY = 0
+KITTI_FOCAL_PX = 721.5377
 SAME_DEPTH_RTOL = 1e-3
 SAME_LABELS_FRACTION = 0.999
 
@@ -255,7 +258,9 @@ def test_bundled_model_runs_at_its_training_size_as_the_engine_does(tmp_path):
     rgb = read_image_rgb(str(sample))
     engine = InferenceEngine(None)
     assert engine.plan.input_size == BUNDLED_TRAINING_SIZE
-    expected = engine.infer(rgb)
+    # The node's depth rules: sky NaN; no focal length given, so no rescaling.
+    expected = apply_depth_rules(engine.infer(rgb), depth_rules(engine.config))
+    assert np.isnan(expected.depth[expected.labels == KITTI_SKY]).all()
     depth = np.load(out / f'000099{OUTPUT_KINDS["depth_npy"][0]}')
     assert np.array_equal(np.isnan(depth), np.isnan(expected.depth))
     finite = np.isfinite(depth)
@@ -264,3 +269,43 @@ def test_bundled_model_runs_at_its_training_size_as_the_engine_does(tmp_path):
     assert (labels == expected.labels).mean() >= SAME_LABELS_FRACTION
     assert summary['images'][0]['depth_m']['median_m'] == pytest.approx(
         float(np.nanmedian(expected.depth)), rel=SAME_DEPTH_RTOL)
+
+
+def test_point_files_hold_the_back_projected_depth_with_labels(tmp_path):
+    """--outputs points_ply,points_pcd with --focal-px: the valid depth through K, labelled."""
+    plyfile = pytest.importorskip('plyfile')
+    pypcd4 = pytest.importorskip('pypcd4')
+    sample = require_shared(SAMPLES_DIR / 'kitti_joint' / '000099.png')
+    out = tmp_path / 'out'
+    result = run_tool(sample, '--out', out, '--focal-px', str(KITTI_FOCAL_PX),
+                      '--outputs', 'depth_npy,labels,points_ply,points_pcd', '--quiet')
+    assert result.returncode == 0, result.stderr
+    depth = np.load(out / f'000099{OUTPUT_KINDS["depth_npy"][0]}')
+    labels = cv2.imread(str(out / f'000099{OUTPUT_KINDS["labels"][0]}'), cv2.IMREAD_UNCHANGED)
+    height, width = depth.shape
+    valid = np.isfinite(depth)
+    assert np.isnan(depth[labels == KITTI_SKY]).all() and (labels == KITTI_SKY).any()
+    rows, cols = np.nonzero(valid)
+    z = depth[valid].astype(np.float64)
+    x = (cols - (width - 1) / 2.0) * z / KITTI_FOCAL_PX
+    y = (rows - (height - 1) / 2.0) * z / KITTI_FOCAL_PX
+    rgb = read_image_rgb(str(sample))[valid]
+    vertices = plyfile.PlyData.read(str(out / '000099_points.ply'))['vertex'].data
+    pcd = pypcd4.PointCloud.from_path(out / '000099_points.pcd').numpy()
+    assert len(vertices) == len(pcd) == int(valid.sum())
+    for name, expected in (('x', x), ('y', y), ('z', z)):
+        np.testing.assert_allclose(vertices[name], expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(pcd[:, :3], np.stack([vertices['x'], vertices['y'],
+                                                        vertices['z']], axis=1))
+    assert np.array_equal(vertices['label'], labels[valid])
+    assert np.array_equal(pcd[:, 4], labels[valid])
+    assert np.array_equal(np.stack([vertices['red'], vertices['green'], vertices['blue']], 1),
+                          rgb)
+    packed = pcd[:, 3].astype(np.float32).view(np.uint32)
+    assert np.array_equal(packed >> 16 & 255, rgb[:, 0]) and np.array_equal(packed & 255,
+                                                                            rgb[:, 2])
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['depth_rules']['focal_px'] == [KITTI_FOCAL_PX] * 2
+    assert summary['images'][0]['depth_scale'] == pytest.approx(
+        (KITTI_FOCAL_PX * 320 / width + KITTI_FOCAL_PX * 96 / height) / 2 / (0.58 * 320),
+        rel=1e-5)
