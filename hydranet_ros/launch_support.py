@@ -100,9 +100,15 @@ def stop_with_launch_prefix(python: str, launch_pid: int, executable: str,
 
 
 def hydranet_node(name: str, params_file: str, model_path: str, device: str,
-                  use_sim_time: bool, image_topic: str, camera_info_topic: str) -> NodeSpec:
-    """Return the HydraNet node: params file first, then only the overrides that were given."""
+                  use_sim_time: bool, image_topic: str, camera_info_topic: str,
+                  points: bool = False) -> NodeSpec:
+    """Return the HydraNet node: params file first, then only the overrides that were given.
+
+    ``points`` turns depth/points on (else the params file decides).
+    """
     overrides = {'autostart': True, 'use_sim_time': use_sim_time}
+    if points:
+        overrides['publish_points'] = True
     if model_path.strip():
         overrides['model_path'] = model_path.strip()
     if device.strip():

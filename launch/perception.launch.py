@@ -64,7 +64,8 @@ def launch_setup(context: LaunchContext) -> List[Action]:
 
     nodes: List[Tuple[launch_support.NodeSpec, str]] = [(launch_support.hydranet_node(
         value('node_name'), value('params_file'), value('model_path'), value('device'),
-        use_sim_time, image_topic, camera_info_topic), namespace)]
+        use_sim_time, image_topic, camera_info_topic,
+        launch_support.parse_bool(value('points'))), namespace)]
     # The camera side keeps its own names: it publishes on the absolute input topics.
     driver = launch_support.camera_driver(value('camera'), image_topic, camera_info_topic,
                                           value('video_device'), use_sim_time)
@@ -125,6 +126,10 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('demo_source', default_value='false',
                               choices=list(launch_support.BOOL_CHOICES),
                               description='Publish the shipped sample scenes on image_topic'),
+        DeclareLaunchArgument('points', default_value='false',
+                              choices=list(launch_support.BOOL_CHOICES),
+                              description='Publish the labelled point cloud depth/points '
+                                          '(needs camera_info)'),
         DeclareLaunchArgument('rviz', default_value='false',
                               choices=list(launch_support.BOOL_CHOICES),
                               description='Start RViz with the shipped display config'),

@@ -29,8 +29,8 @@ LAUNCH_FILE = REPO_ROOT / 'launch' / 'perception.launch.py'
 RVIZ_CONFIG = REPO_ROOT / 'config' / 'hydranet.rviz'
 EXPECTED_ARGUMENTS = {
     'namespace', 'node_name', 'image_topic', 'camera_info_topic', 'params_file', 'model_path',
-    'device', 'use_sim_time', 'camera', 'video_device', 'demo_source', 'rviz', 'rviz_config',
-    'fastdds_profile'}
+    'device', 'use_sim_time', 'camera', 'video_device', 'demo_source', 'points', 'rviz',
+    'rviz_config', 'fastdds_profile'}
 SHM_SEGMENT_BYTES = 16 * 1024 * 1024
 UDP_BUFFER_BYTES = 4 * 1024 * 1024
 NODE_START_TIMEOUT_S = 90.0
@@ -125,7 +125,7 @@ def test_fastdds_profile_names_large_data_transports():
 
 
 def test_rviz_config_shows_outputs_with_fixed_depth_range():
-    """Show the input, the colour overlay, depth at 0-10 m and a depth cloud."""
+    """Show the input, the colour overlay, depth at 0-10 m, a depth cloud and depth/points."""
     config = yaml.safe_load(RVIZ_CONFIG.read_text())
     manager = config['Visualization Manager']
     assert manager['Global Options']['Fixed Frame'] == 'camera_optical_frame'
@@ -139,6 +139,10 @@ def test_rviz_config_shows_outputs_with_fixed_depth_range():
     assert (depth['Normalize Range'], depth['Min Value'], depth['Max Value']) == (False, 0, 10)
     cloud = next(d for d in displays.values() if d['Class'] == 'rviz_default_plugins/DepthCloud')
     assert cloud['Depth Map Topic'] == '/hydranet/depth/image'
+    points = next(d for d in displays.values() if d['Class'] ==
+                  'rviz_default_plugins/PointCloud2')
+    assert points['Topic']['Value'] == '/hydranet/depth/points'
+    assert points['Topic']['Reliability Policy'] == 'Best Effort'  # as the node publishes it
 
 
 # The pure helpers the launch file is built from.
@@ -187,6 +191,9 @@ def test_hydranet_node_overrides_only_given_values():
                                         '/i', '/c')
     assert spec.parameters[1] == {'autostart': True, 'use_sim_time': True,
                                   'model_path': '/m.pt', 'device': 'cpu'}
+    spec = launch_support.hydranet_node('hydranet_node', '', '', '', False, '/i', '/c', True)
+    assert spec.parameters == [{'autostart': True, 'use_sim_time': False,
+                                'publish_points': True}]
 
 
 def test_rviz_opens_the_display_config():
