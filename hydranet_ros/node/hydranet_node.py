@@ -7,9 +7,7 @@ input (``camera_input``) and starts the processing threads (``processing``), whi
 the newest frame and drop older ones. Outputs carry the input image's header; health goes to
 ``/diagnostics`` (``diagnostics``). Parameters and their checks: ``parameters``.
 """
-import signal
 import sys
-import threading
 from typing import Dict, List, Optional
 
 import rclpy
@@ -26,6 +24,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from ..engine import InferenceEngine
 from ..engine.class_map import model_name
 from ..engine.memory import keep_large_buffers
+from ..signals import record_stop_signals
 from . import diagnostics
 from .camera_input import CameraInput, Cameras
 from .engine_holder import EngineHolder, build_engine, release_memory
@@ -295,17 +294,16 @@ def main(args: Optional[List[str]] = None) -> int:
     SIGINT or SIGTERM at any time after the imports ends the process with exit code 0 and
     no traceback, during start-up (the context is shut down under the node) as while running.
     rclpy's own handlers shut the context down (from their own thread) and then call the
-    Python handler installed before them: ours only records SIGINT, instead of raising
-    KeyboardInterrupt at a random place. Shutting down from it as well raced with rclpy's
-    shutdown and crashed the process now and then.
+    Python handler installed before them: ours only records the signal (also a second one
+    during shutdown), instead of raising KeyboardInterrupt at a random place. Shutting down
+    from it as well raced with rclpy's shutdown and crashed the process now and then.
     """
     if asks_for_help(sys.argv if args is None else args):
         print(usage_text(PARAMETERS, [o.topic for o in OUTPUT_DECLARATIONS]))
         return 0
     keep_large_buffers()
     quiet_decoder_warnings()
-    interrupted = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: interrupted.set())
+    interrupted = record_stop_signals()
     node = None
     try:
         rclpy.init(args=args)  # its handlers shut the context down, then call the one above
