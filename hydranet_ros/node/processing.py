@@ -340,5 +340,11 @@ class FrameProcessor:
                                          throttle_duration_sec=WARNING_THROTTLE_S)
 
     def on_error(self, error: BaseException) -> None:
-        """Count and log an error of a thread that is not tied to one frame."""
+        """Count and log an error of a thread that is not tied to one frame.
+
+        Errors of a context being shut down (a stop signal) are the end of the node, not a
+        failure: they are not reported.
+        """
+        if not self._context.context.ok():
+            return
         self._failed(None, self._context.engines.engine, error)
