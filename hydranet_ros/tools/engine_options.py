@@ -1,36 +1,21 @@
 """Command-line options shared by the tools that run the inference engine, and their checks."""
 import argparse
 import os
-import re
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 from torch import nn
 
 from ..engine import BACKENDS, BackendError, DeviceError, InferenceEngine, PRECISIONS
 from ..engine.default_model import default_model_path
-from ..engine.run_plan import MIN_INPUT_SIDE_PX
 from ..model import CheckpointError, PRESETS
+from .errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ToolError, ToolFailure
+from .sizes import input_size
 
-EXIT_OK = 0
-EXIT_SOME_FAILED = 1
-EXIT_USAGE = 2
-
-
-class ToolError(RuntimeError):
-    """A problem the user can fix (bad option, missing model); the tool exits with code 2."""
-
-
-def input_size(text: str) -> Tuple[int, int]:
-    """Parse ``HxW`` (e.g. ``480x640``) into (height, width) for argparse."""
-    match = re.fullmatch(r'\s*(\d+)\s*[xX]\s*(\d+)\s*', text)
-    if not match:
-        raise argparse.ArgumentTypeError(f'expected HEIGHTxWIDTH such as 480x640, got {text!r}')
-    height, width = int(match[1]), int(match[2])
-    if min(height, width) < MIN_INPUT_SIDE_PX:
-        raise argparse.ArgumentTypeError(
-            f'input size {height}x{width} is too small; both sides must be >= '
-            f'{MIN_INPUT_SIDE_PX} px')
-    return height, width
+EXIT_SOME_FAILED = EXIT_FAILED
+__all__ = ['EXIT_FAILED', 'EXIT_OK', 'EXIT_SOME_FAILED', 'EXIT_USAGE', 'ToolError',
+           'ToolFailure', 'add_engine_arguments', 'build_engine', 'engine_from_args',
+           'engine_line', 'engine_summary', 'input_size', 'positive_int',
+           'resolve_model_path', 'unit_interval']
 
 
 def unit_interval(text: str) -> float:

@@ -1,4 +1,6 @@
 """Image files for the command-line tools: finding and reading them, naming and writing outputs."""
+import argparse
+import math
 import os
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
@@ -8,15 +10,99 @@ import numpy as np
 import cv2
 
 from ..engine.images import decoded_to_rgb, ImageFormatError
+from ..engine.picture_header import CompressedHeaderError, picture_size
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm',
                     '.pnm', '.jp2', '.exr', '.hdr', '.gif')
 # Keep greyscale or colour and 16-bit depth, drop alpha, and apply EXIF orientation (phone photos).
 _READ_FLAGS = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
+DEFAULT_MAX_INPUT_PIXELS = 4096 * 4096
+"""Largest picture processed at its own size: the node's default ``max_input_pixels``."""
+MAX_DECODED_PIXELS = 128 * 1024 * 1024
+"""Largest picture decoded at full size before it is shrunk (JPEG shrinks while decoding)."""
+# JPEG decoding at 1/2, 1/4 and 1/8 of the size (libjpeg scales while it decodes).
+_JPEG_REDUCED_FLAGS = ((2, cv2.IMREAD_REDUCED_COLOR_2), (4, cv2.IMREAD_REDUCED_COLOR_4),
+                       (8, cv2.IMREAD_REDUCED_COLOR_8))
 
 
 class ImageReadError(ValueError):
     """An image file is missing, unreadable or holds no picture."""
+
+
+class ImageTooLarge(ImageReadError):
+    """A picture has more pixels than the tool may process (or decode) with bounded memory."""
+
+
+@dataclass(frozen=True)
+class PixelLimit:
+    """How many pixels a picture may have, and whether a larger one is shrunk or refused.
+
+    ``max_pixels`` 0 means no limit (only the decoding bound of ``MAX_DECODED_PIXELS`` holds).
+    """
+
+    max_pixels: int = DEFAULT_MAX_INPUT_PIXELS
+    refuse: bool = False
+
+    def allows(self, height: int, width: int) -> bool:
+        """Return True when a picture of this size is processed as it is."""
+        return not self.max_pixels or height * width <= self.max_pixels
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """A picture as RGB uint8, and its size in the file (height, width) when it was shrunk."""
+
+    rgb: np.ndarray
+    original_size: Optional[Tuple[int, int]] = None
+
+
+def non_negative_int(text: str) -> int:
+    """Parse an integer >= 0 for argparse."""
+    try:
+        value = int(text.replace('_', ''))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected an integer >= 0, got {text!r}') from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'expected an integer >= 0, got {value}')
+    return value
+
+
+def add_pixel_limit_arguments(parser: argparse.ArgumentParser, shrinks: bool = True) -> None:
+    """Add ``--max-input-pixels`` (and ``--refuse-large`` where pictures are shrunk)."""
+    group = parser.add_argument_group('memory')
+    what = ('larger pictures are shrunk to fit it (keeping their aspect, with a note); the '
+            'outputs are at the shrunk size' if shrinks else
+            'larger frames are skipped and counted, as the node rejects them')
+    group.add_argument('--max-input-pixels', type=non_negative_int,
+                       default=DEFAULT_MAX_INPUT_PIXELS, metavar='N',
+                       help=f'largest picture (height x width) processed at its own size: {what}; '
+                            '0 for no limit (default: %(default)s, as the node parameter '
+                            'max_input_pixels)')
+    if shrinks:
+        group.add_argument('--refuse-large', action='store_true',
+                           help='skip pictures over --max-input-pixels (listed as failed) '
+                                'instead of shrinking them')
+
+
+def pixel_limit_from_args(args: argparse.Namespace) -> PixelLimit:
+    """Return the limit the options of :func:`add_pixel_limit_arguments` ask for."""
+    return PixelLimit(args.max_input_pixels, getattr(args, 'refuse_large', True))
+
+
+def fitted_size(height: int, width: int, max_pixels: int) -> Tuple[int, int]:
+    """Return the largest (height, width) of the same aspect with at most ``max_pixels``."""
+    if height * width <= max_pixels:
+        return height, width
+    scale = math.sqrt(max_pixels / float(height * width))
+    fitted_height, fitted_width = max(1, int(height * scale)), max(1, int(width * scale))
+    while fitted_height * fitted_width > max_pixels:
+        fitted_height, fitted_width = max(1, fitted_height - 1), max(1, fitted_width - 1)
+    return fitted_height, fitted_width
+
+
+def megapixels(height: int, width: int) -> str:
+    """Return a pixel count for people, e.g. ``48.0 MP``."""
+    return f'{height * width / 1e6:.1f} MP'
 
 
 @dataclass(frozen=True)
@@ -41,26 +127,110 @@ def to_uint8_rgb(image: np.ndarray) -> np.ndarray:
         raise ImageReadError(str(error)) from error
 
 
-def read_image_rgb(path: str) -> np.ndarray:
-    """Read any image file OpenCV decodes (PNG, JPEG, TIFF, WebP, ...) as RGB uint8.
-
-    Raise ``ImageReadError`` (whose message does not repeat the path) when that fails.
-    """
+def _read_bytes(path: str) -> np.ndarray:
     if not os.path.exists(path):
         raise ImageReadError('no such file')
     if os.path.isdir(path):
         raise ImageReadError('is a directory')
+    if not os.path.isfile(path):
+        raise ImageReadError('is not a regular file (a device, pipe or socket)')
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as error:
         raise ImageReadError(f'cannot be read ({error.strerror or error})') from error
     if data.size == 0:
         raise ImageReadError('the file is empty')
-    image = cv2.imdecode(data, _READ_FLAGS)
+    return data
+
+
+def _decode(data: np.ndarray, flags: int) -> np.ndarray:
+    try:
+        image = cv2.imdecode(data, flags)
+    except cv2.error as error:  # OpenCV raises for some corrupt files instead of failing
+        raise ImageReadError(f'not a readable image ({str(error).strip().splitlines()[-1]})') \
+            from error
     if image is None:
         raise ImageReadError('not a readable image (truncated, or a format OpenCV cannot '
                              'decode)')
-    return to_uint8_rgb(image)
+    return image
+
+
+def _too_large(height: int, width: int, limit: PixelLimit, decoding: bool = False) -> str:
+    size = f'{height}x{width} px ({megapixels(height, width)})'
+    if decoding:
+        return (f'is {size}, too large to decode within bounded memory (more than '
+                f'{MAX_DECODED_PIXELS} px); shrink it first (e.g. to JPEG, which is decoded '
+                f'at a fraction of its size)')
+    return (f'is {size}, more than --max-input-pixels {limit.max_pixels}; raise '
+            f'--max-input-pixels to process it, or leave out --refuse-large to process it '
+            f'shrunk')
+
+
+def _decode_within(data: np.ndarray, header_format: str, height: int, width: int,
+                   limit: PixelLimit) -> np.ndarray:
+    """Decode a picture known to be over the limit at a size that fits it."""
+    if header_format == 'jpeg':
+        wanted = fitted_size(height, width, limit.max_pixels)
+        for factor, flags in reversed(_JPEG_REDUCED_FLAGS):
+            reduced = (math.ceil(height / factor), math.ceil(width / factor))
+            if reduced[0] >= wanted[0] and reduced[1] >= wanted[1]:
+                if reduced[0] * reduced[1] > MAX_DECODED_PIXELS:
+                    raise ImageTooLarge(_too_large(height, width, limit, decoding=True))
+                return _decode(data, flags)
+    if height * width > max(MAX_DECODED_PIXELS, limit.max_pixels):
+        raise ImageTooLarge(_too_large(height, width, limit, decoding=True))
+    return _decode(data, _READ_FLAGS)
+
+
+def read_image(path: str, limit: Optional[PixelLimit] = None) -> LoadedImage:
+    """Read any image file OpenCV decodes (PNG, JPEG, TIFF, WebP, ...) as RGB uint8.
+
+    A picture with more pixels than ``limit`` allows is shrunk (keeping its aspect) or, with
+    ``limit.refuse``, refused with ``ImageTooLarge``. Its size is read from the file's header
+    first where the format allows, so that a large file is never decoded at full size only to
+    be shrunk (JPEG is decoded at 1/2, 1/4 or 1/8 of its size) and a small file claiming a huge
+    picture is refused before anything of that size is allocated. Raise ``ImageReadError``
+    (whose message does not repeat the path) when reading fails.
+    """
+    data = _read_bytes(path)
+    try:
+        header = picture_size(data)
+    except CompressedHeaderError as error:
+        raise ImageReadError(f'not a readable image ({error})') from error
+    decode_bound = max(MAX_DECODED_PIXELS, limit.max_pixels if limit is not None else 0)
+    if header is not None and limit is not None and not limit.allows(header.height,
+                                                                     header.width):
+        if limit.refuse:
+            raise ImageTooLarge(_too_large(header.height, header.width, limit))
+        image = _decode_within(data, header.image_format, header.height, header.width, limit)
+    elif header is not None and header.height * header.width > decode_bound:
+        raise ImageTooLarge(_too_large(header.height, header.width, limit or PixelLimit(),
+                                       decoding=True))
+    else:
+        image = _decode(data, _READ_FLAGS)
+    rgb = to_uint8_rgb(image)
+    file_size = _oriented((header.height, header.width), rgb.shape[:2]) if header is not None \
+        else rgb.shape[:2]
+    if limit is not None and not limit.allows(*rgb.shape[:2]):
+        if limit.refuse:
+            raise ImageTooLarge(_too_large(rgb.shape[0], rgb.shape[1], limit))
+        height, width = fitted_size(rgb.shape[0], rgb.shape[1], limit.max_pixels)
+        rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
+    shrunk = tuple(rgb.shape[:2]) != tuple(file_size)
+    return LoadedImage(rgb, (int(file_size[0]), int(file_size[1])) if shrunk else None)
+
+
+def _oriented(original: Sequence[int], shown: Sequence[int]) -> Tuple[int, int]:
+    """Return the file's (height, width) in the orientation of the decoded picture (EXIF)."""
+    height, width = int(original[0]), int(original[1])
+    if (shown[0] > shown[1]) != (height > width) and height != width:
+        return width, height
+    return height, width
+
+
+def read_image_rgb(path: str, limit: Optional[PixelLimit] = None) -> np.ndarray:
+    """Read an image file as RGB uint8 (see :func:`read_image`)."""
+    return read_image(path, limit).rgb
 
 
 def _is_image_file(name: str) -> bool:

@@ -18,8 +18,10 @@ from tqdm import tqdm
 from ..engine import ImageFormatError, InferenceEngine
 from .depth_options import add_depth_arguments, ToolDepthRules
 from .engine_options import add_engine_arguments, engine_from_args, engine_line, \
-    engine_summary, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, ToolError
-from .image_io import find_images, ImageJob, ImageReadError, read_image_rgb
+    engine_summary, EXIT_OK, EXIT_SOME_FAILED, ToolError
+from .errors import add_debug_argument, file_problem, tool_main
+from .image_io import add_pixel_limit_arguments, find_images, ImageJob, ImageReadError, \
+    megapixels, pixel_limit_from_args, PixelLimit, read_image
 from .point_files import PointFileError
 from .prediction_files import DEFAULT_OUTPUTS, OUTPUT_KINDS, parse_output_kinds, \
     write_prediction
@@ -47,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description='Predict metric depth and semantic labels for image files.',
         epilog=f'outputs (--outputs):\n{kinds}\n\nexit status: 0 all images done, '
-               f'1 some images failed (reported, others written), 2 usage or model error')
+               f'1 some images failed (each named on stderr and in the summary, the others '
+               f'written), 2 bad usage or input (an option, a missing input, an unusable '
+               f'model), found before any image is processed')
     parser.add_argument('inputs', nargs='+', metavar='IMAGE_OR_FOLDER',
                         help='image files and/or folders of images (PNG, JPEG, TIFF, WebP, ...)')
     parser.add_argument('-o', '--out', default=DEFAULT_OUT_DIR, metavar='DIR',
@@ -64,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help='print only errors (no progress bar or per-image lines)')
     add_engine_arguments(parser)
     add_depth_arguments(parser)
+    add_pixel_limit_arguments(parser)
+    add_debug_argument(parser)
     return parser
 
 
@@ -82,9 +88,14 @@ def model_description(engine: InferenceEngine, model_arg: Optional[str]) -> Dict
 
 
 def process_image(engine: InferenceEngine, job: ImageJob, out_dir: str,
-                  kinds: Sequence[str], rules: Optional[ToolDepthRules] = None) -> Dict:
-    """Infer one image, apply the depth rules and write its files; return its summary entry."""
-    image = read_image_rgb(job.path)
+                  kinds: Sequence[str], rules: Optional[ToolDepthRules] = None,
+                  limit: Optional[PixelLimit] = None) -> Dict:
+    """Infer one image, apply the depth rules and write its files; return its summary entry.
+
+    A picture over ``limit`` is shrunk first (noted in the entry as ``shrunk_from``).
+    """
+    loaded = read_image(job.path, limit)
+    image = loaded.rgb
     started = time.perf_counter()
     prediction = engine.infer(image)
     elapsed_ms = (time.perf_counter() - started) * 1000.0
@@ -98,12 +109,34 @@ def process_image(engine: InferenceEngine, job: ImageJob, out_dir: str,
     entry = {'input': job.path, 'name': job.stem, 'ms': round(elapsed_ms, 3),
              'depth_scale': round(scale, 6)}
     entry.update(summarize_prediction(prediction, engine.config.class_names))
+    if loaded.original_size is not None:
+        entry['shrunk_from'] = list(loaded.original_size)
     entry['outputs'] = {kind: os.path.relpath(path, out_dir) for kind, path in files.items()}
     return entry
 
 
+def check_paths(args: argparse.Namespace) -> None:
+    """Raise ``ToolError`` for an input that does not exist or an output that is a file."""
+    for given in args.inputs:
+        if not os.path.exists(given):
+            raise ToolError(file_problem(given, 'no such file or folder', 'check the path'))
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ToolError(file_problem(args.out, 'exists and is not a folder',
+                                     'pass another --out'))
+
+
+def shrink_note(job: ImageJob, entry: Dict, limit: PixelLimit) -> str:
+    """Return the note printed for a picture that was shrunk to fit the pixel limit."""
+    height, width = entry['shrunk_from']
+    return (f'note: {job.path} is {height}x{width} px ({megapixels(height, width)}), more than '
+            f'--max-input-pixels {limit.max_pixels}: processed at {entry["height"]}x'
+            f'{entry["width"]} px; raise --max-input-pixels to keep its size')
+
+
 def run(args: argparse.Namespace) -> int:
     """Process every input; return the exit status."""
+    check_paths(args)
+    limit = pixel_limit_from_args(args)
     jobs = find_images(args.inputs, args.recursive, exclude_dir=args.out)
     if not jobs:
         raise ToolError(f'no images found in {", ".join(args.inputs)}'
@@ -123,16 +156,20 @@ def run(args: argparse.Namespace) -> int:
     show_progress = not args.quiet and len(jobs) > 1
     for job in tqdm(jobs, desc=PROG, unit='image', disable=not show_progress, file=sys.stderr):
         try:
-            entry = process_image(engine, job, args.out, args.outputs, rules)
+            entry = process_image(engine, job, args.out, args.outputs, rules, limit)
         except PointFileError as error:
             raise ToolError(str(error)) from error
-        except (ImageReadError, ImageFormatError, OSError) as error:
-            failures.append({'input': job.path, 'error': str(error)})
-            tqdm.write(f'{PROG}: skipped {job.path}: {error}', file=sys.stderr)
+        except (ImageReadError, ImageFormatError, OSError, MemoryError) as error:
+            reason = 'ran out of memory; lower --max-input-pixels' \
+                if isinstance(error, MemoryError) else str(error)
+            failures.append({'input': job.path, 'error': reason})
+            tqdm.write(f'{PROG}: skipped {job.path}: {reason}', file=sys.stderr)
             continue
         results.append(entry)
+        if 'shrunk_from' in entry:
+            tqdm.write(f'{PROG}: {shrink_note(job, entry, limit)}', file=sys.stderr)
         if not args.quiet and not show_progress:
-            print(f'{job.path}: {entry["width"]}x{entry["height"]} in {entry["ms"]:.0f} ms '
+            print(f'{job.path}: {entry["height"]}x{entry["width"]} px in {entry["ms"]:.0f} ms '
                   f'-> {os.path.join(args.out, job.stem)}_*')
     total_s = time.perf_counter() - started
     summary = model_description(engine, args.model)
@@ -162,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@tool_main(PROG)
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``hydranet-infer``."""
     args = build_parser().parse_args(argv)
@@ -169,9 +207,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         format=f'{PROG}: %(message)s')
     try:
         return run(args)
-    except ToolError as error:
-        print(f'{PROG}: error: {error}', file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f'{PROG}: interrupted', file=sys.stderr)
         return 130
