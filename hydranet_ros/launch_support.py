@@ -20,6 +20,7 @@ CAMERA_WIDTH_PX = 640
 CAMERA_HEIGHT_PX = 480
 CAMERA_RATE_HZ = 30
 STOP_WITH_LAUNCH_MODULE = 'hydranet_ros.stop_with_launch'
+CAMERA_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*')
 
 
 @dataclass(frozen=True)
@@ -72,10 +73,19 @@ def camera_driver(camera: str, image_topic: str, camera_info_topic: str,
     return None
 
 
-def demo_source(image_topic: str, camera_info_topic: str, use_sim_time: bool) -> NodeSpec:
-    """Return the node that publishes the shipped sample scenes as a camera would."""
-    return NodeSpec('hydranet_ros', 'hydranet_demo_source', 'hydranet_demo_source',
-                    [{'use_sim_time': use_sim_time}],
+def demo_source(image_topic: str, camera_info_topic: str, use_sim_time: bool,
+                camera: str = '') -> NodeSpec:
+    """Return the node that publishes the shipped sample scenes as a camera would.
+
+    For a named camera it is ``<camera>_demo_source`` in frame ``<camera>_optical_frame``.
+    """
+    if not camera:
+        return NodeSpec('hydranet_ros', 'hydranet_demo_source', 'hydranet_demo_source',
+                        [{'use_sim_time': use_sim_time}],
+                        [('image', image_topic), ('camera_info', camera_info_topic)])
+    flat = camera.replace('/', '_')
+    return NodeSpec('hydranet_ros', 'hydranet_demo_source', f'{flat}_demo_source',
+                    [{'use_sim_time': use_sim_time, 'frame_id': f'{flat}_optical_frame'}],
                     [('image', image_topic), ('camera_info', camera_info_topic)])
 
 
@@ -99,14 +109,36 @@ def stop_with_launch_prefix(python: str, launch_pid: int, executable: str,
     return shlex.join(words)
 
 
+def parse_cameras(text: str) -> Tuple[str, ...]:
+    """Parse ``front,rear`` into camera names; raise ValueError for a name that is no topic."""
+    names = tuple(part.strip().strip('/') for part in text.split(',') if part.strip())
+    bad = [name for name in names if not CAMERA_NAME.fullmatch(name)]
+    if bad:
+        raise ValueError(f'cameras:={text}: {", ".join(bad)} is not a camera name (letters, '
+                         f'digits, _ and /, not starting with a digit), e.g. cameras:=front,rear')
+    if len(set(names)) != len(names):
+        raise ValueError(f'cameras:={text} names a camera twice')
+    return names
+
+
+def camera_topics(camera: str) -> Tuple[str, str]:
+    """Return the image and camera_info topics a driver in namespace /<camera> publishes."""
+    return f'/{camera}/image_raw', f'/{camera}/camera_info'
+
+
 def hydranet_node(name: str, params_file: str, model_path: str, device: str,
                   use_sim_time: bool, image_topic: str, camera_info_topic: str,
-                  points: bool = False) -> NodeSpec:
+                  points: bool = False, cameras: Tuple[str, ...] = ()) -> NodeSpec:
     """Return the HydraNet node: params file first, then only the overrides that were given.
 
-    ``points`` turns depth/points on (else the params file decides).
+    ``points`` turns depth/points on (else the params file decides). With ``cameras`` the
+    node serves each camera, reading ``/<camera>/image_raw`` and ``/<camera>/camera_info``
+    (where a driver started in namespace ``/<camera>`` publishes); image_topic and
+    camera_info_topic are then unused.
     """
-    overrides = {'autostart': True, 'use_sim_time': use_sim_time}
+    overrides: Dict[str, object] = {'autostart': True, 'use_sim_time': use_sim_time}
+    if cameras:
+        overrides['cameras'] = list(cameras)
     if points:
         overrides['publish_points'] = True
     if model_path.strip():
@@ -114,8 +146,22 @@ def hydranet_node(name: str, params_file: str, model_path: str, device: str,
     if device.strip():
         overrides['device'] = device.strip()
     parameters = ([params_file] if params_file.strip() else []) + [overrides]
-    return NodeSpec('hydranet_ros', 'hydranet_node', name, parameters,
-                    [('image', image_topic), ('camera_info', camera_info_topic)])
+    remappings = [('image', image_topic), ('camera_info', camera_info_topic)]
+    if cameras:
+        remappings = [pair for camera in cameras for pair in zip(
+            (f'{camera}/image', f'{camera}/camera_info'), camera_topics(camera))]
+    return NodeSpec('hydranet_ros', 'hydranet_node', name, parameters, remappings)
+
+
+def rviz_config_for_camera(config_text: str, namespace: str, camera: str) -> str:
+    """Return an RViz config whose node topics are those of one camera (``front/...``)."""
+    if not camera:
+        return config_text
+    base = '/' + namespace.strip('/') + '/' if namespace.strip('/') else '/'
+    node_topic = re.compile(re.escape(base) + r'(depth|segmentation)/')
+    text = node_topic.sub(lambda m: f'{base}{camera}/{m.group(1)}/', config_text)
+    image_raw, _ = camera_topics(camera)
+    return text.replace('/camera/image_raw', image_raw)
 
 
 def profile_variables(prefixes: Iterable[str]) -> Tuple[str, ...]:

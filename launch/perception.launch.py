@@ -2,6 +2,8 @@
 
     ros2 launch hydranet_ros perception.launch.py camera:=usb_cam rviz:=true
     ros2 launch hydranet_ros perception.launch.py demo_source:=true model_path:=/path/model.pt
+    ros2 launch hydranet_ros perception.launch.py cameras:=front,rear demo_source:=true \
+        rviz:=true rviz_camera:=rear
 
 The node reads image_topic and camera_info_topic and publishes in its namespace (default
 hydranet): depth/image (32FC1 m), depth/camera_info, segmentation/labels, segmentation/color,
@@ -21,6 +23,7 @@ the launch was killed or got SIGTERM, which launch does not pass on to the nodes
 """
 import os
 import sys
+import tempfile
 from typing import List, Tuple
 
 from launch import LaunchContext, LaunchDescription
@@ -62,23 +65,38 @@ def launch_setup(context: LaunchContext) -> List[Action]:
     if profile:
         actions.append(LogInfo(msg=f'Fast DDS profile: {value("fastdds_profile")}'))
 
+    cameras = launch_support.parse_cameras(value('cameras'))
     nodes: List[Tuple[launch_support.NodeSpec, str]] = [(launch_support.hydranet_node(
         value('node_name'), value('params_file'), value('model_path'), value('device'),
         use_sim_time, image_topic, camera_info_topic,
-        launch_support.parse_bool(value('points'))), namespace)]
+        launch_support.parse_bool(value('points')), cameras), namespace)]
     # The camera side keeps its own names: it publishes on the absolute input topics.
     driver = launch_support.camera_driver(value('camera'), image_topic, camera_info_topic,
                                           value('video_device'), use_sim_time)
     if driver is not None:
         nodes.append((driver, ''))
+    if driver is not None and cameras:
+        actions.append(LogInfo(msg=f'camera:={driver.package} publishes on {image_topic}; with '
+                                   f'cameras:= the node reads /<camera>/image_raw: start a '
+                                   f'driver per camera in namespace /<camera>'))
     if launch_support.parse_bool(value('demo_source')):
         if driver is not None:
             actions.append(LogInfo(msg=f'demo_source and camera:={driver.package} both publish '
                                        f'on {image_topic}'))
-        nodes.append((launch_support.demo_source(image_topic, camera_info_topic, use_sim_time),
-                      ''))
+        for camera in cameras or ('',):
+            topics = launch_support.camera_topics(camera) if camera else (image_topic,
+                                                                          camera_info_topic)
+            nodes.append((launch_support.demo_source(*topics, use_sim_time, camera), ''))
     if launch_support.parse_bool(value('rviz')):
-        nodes.append((launch_support.rviz(value('rviz_config'), use_sim_time), ''))
+        config = value('rviz_config')
+        if value('rviz_camera'):
+            with open(config) as shipped:
+                text = launch_support.rviz_config_for_camera(shipped.read(), namespace,
+                                                             value('rviz_camera'))
+            handle, config = tempfile.mkstemp(prefix='hydranet_', suffix='.rviz')
+            with os.fdopen(handle, 'w') as chosen:
+                chosen.write(text)
+        nodes.append((launch_support.rviz(config, use_sim_time), ''))
 
     # Look every executable up now: a missing package raises here (launch reports "package
     # 'usb_cam' not found" and exits 1) before any action exists, so nothing is left running.
@@ -126,6 +144,15 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('demo_source', default_value='false',
                               choices=list(launch_support.BOOL_CHOICES),
                               description='Publish the shipped sample scenes on image_topic'),
+        DeclareLaunchArgument('cameras', default_value='',
+                              description='Many cameras through one node, e.g. front,rear: the '
+                                          'node reads /<camera>/image_raw and /<camera>/'
+                                          'camera_info (a driver in namespace /<camera>) and '
+                                          'publishes <namespace>/<camera>/depth/image, ...; '
+                                          'with demo_source:=true one demo camera each'),
+        DeclareLaunchArgument('rviz_camera', default_value='',
+                              description='With cameras:=, the camera RViz shows (its topics '
+                                          'replace the single-camera ones of rviz_config)'),
         DeclareLaunchArgument('points', default_value='false',
                               choices=list(launch_support.BOOL_CHOICES),
                               description='Publish the labelled point cloud depth/points '

@@ -535,3 +535,32 @@ def test_sigterm_to_the_launch_leaves_no_process(launch_api, tmp_path):
     assert {'hydranet_node', 'hydranet_demo_source'} <= set(result['nodes']), result
     assert gone, f'a node outlived the launch:\n{output[-3000:]}'
     assert 'Traceback' not in output, output[-3000:]
+
+
+def test_many_cameras_read_their_drivers_namespaces():
+    """cameras:=front,rear: one node parameter, each camera's topics remapped to /<camera>."""
+    assert launch_support.parse_cameras(' front, arm/left ,') == ('front', 'arm/left')
+    with pytest.raises(ValueError, match='is not a camera name'):
+        launch_support.parse_cameras('front,2nd')
+    with pytest.raises(ValueError, match='twice'):
+        launch_support.parse_cameras('front,front')
+    spec = launch_support.hydranet_node('hydranet_node', '', '', '', False, '/i', '/c',
+                                        cameras=('front', 'rear'))
+    assert spec.parameters[0]['cameras'] == ['front', 'rear']
+    assert dict(spec.remappings) == {
+        'front/image': '/front/image_raw', 'front/camera_info': '/front/camera_info',
+        'rear/image': '/rear/image_raw', 'rear/camera_info': '/rear/camera_info'}
+    source = launch_support.demo_source(*launch_support.camera_topics('rear'), False, 'rear')
+    assert source.name == 'rear_demo_source'
+    assert source.parameters[0]['frame_id'] == 'rear_optical_frame'
+    assert dict(source.remappings)['image'] == '/rear/image_raw'
+
+
+def test_rviz_shows_the_chosen_camera():
+    """rviz_camera:=rear points every node display of the shipped config at rear/."""
+    shipped = (REPO_ROOT / 'config' / 'hydranet.rviz').read_text()
+    chosen = launch_support.rviz_config_for_camera(shipped, 'hydranet', 'rear')
+    assert '/hydranet/rear/depth/image' in chosen and '/hydranet/rear/segmentation/color' in chosen
+    assert '/hydranet/depth/' not in chosen and '/hydranet/segmentation/' not in chosen
+    assert '/rear/image_raw' in chosen and '/camera/image_raw' not in chosen
+    assert launch_support.rviz_config_for_camera(shipped, 'hydranet', '') == shipped
