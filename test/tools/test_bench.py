@@ -14,7 +14,7 @@ REQUIRED_KEYS = {
     'median_ms', 'p90_ms', 'fps', 'reference_median_ms', 'speedup_vs_reference',
     'e2e_median_ms', 'e2e_p90_ms', 'e2e_fps', 'preprocess_ms', 'postprocess_ms',
     'preprocess_share', 'postprocess_share', 'label_agreement', 'depth_rel_diff',
-    'max_abs_diff',
+    'max_abs_diff', 'cloud_ms', 'cloud_p90_ms', 'cloud_share_of_network',
 }
 EXACT_MAX_DIFF = 1e-4
 TIMEOUT_S = 300
@@ -56,6 +56,9 @@ def test_quick_run_prints_one_json_line_per_configuration(quick_run):
         assert 0 < record['postprocess_share'] < 1 and 0 <= record['preprocess_share'] < 1
         assert record['label_agreement'] == 1.0
         assert record['max_abs_diff'] <= EXACT_MAX_DIFF
+        assert record['cloud_ms'] > 0 and math.isclose(
+            record['cloud_share_of_network'],
+            record['cloud_ms'] * record['batch'] / record['median_ms'])
 
 
 def test_progress_goes_to_stderr_only(quick_run):
