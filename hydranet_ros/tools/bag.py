@@ -18,22 +18,25 @@ import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from rosbags.interfaces import Connection
-from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer
-from rosbags.serde import SerdeError
-from rosbags.typesys import TypesysError
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys.store import Typestore
 from tqdm import tqdm
 
 from ..engine import ImageFormatError, InferenceEngine
 from ..engine.class_map import model_name
+from ..engine.picture_header import CompressedHeaderError, picture_header
 from .bag_label_info import LABEL_INFO_TYPE, LATCHED_QOS, label_info_message, \
     register_label_info
-from .bag_messages import CAMERA_INFO_TYPE, IMAGE_TYPE, image_message, message_to_rgb, \
+from .bag_messages import CAMERA_INFO_TYPE, COMPRESSED_IMAGE_TYPE, IMAGE_TYPE, image_message, \
+    message_to_rgb, \
     restamped_camera_info
 from .bag_topics import BagTopicError, bag_typestore, camera_info_topic, choose_image_topic, \
     format_topic_list, summarize_topics, TopicSummary
+from .bag_reading import BagDamaged, CorruptMessage, deserialize, messages, open_bag
 from .engine_options import add_engine_arguments, engine_from_args, engine_line, EXIT_OK, \
-    EXIT_SOME_FAILED, EXIT_USAGE, positive_int, ToolError
+    EXIT_SOME_FAILED, positive_int, ToolError
+from .errors import add_debug_argument, file_problem, tool_main
+from .image_io import add_pixel_limit_arguments, megapixels
 from .depth_options import add_depth_arguments, Focal, ToolDepthRules
 from .infer import model_description, output_kinds
 from .prediction_files import DEFAULT_OUTPUTS, write_prediction
@@ -53,6 +56,8 @@ OUTPUT_TYPES = {'camera_info': CAMERA_INFO_TYPE, 'label_info': LABEL_INFO_TYPE}
 STORAGES = {'sqlite3': StoragePlugin.SQLITE3, 'mcap': StoragePlugin.MCAP}
 BAG_FORMAT_VERSION = 8
 NS_PER_S = 1_000_000_000
+CORRUPT_MESSAGE = 'corrupt_message'  # a recorded message whose bytes do not fit its type
+TOO_LARGE = 'too_large'              # more pixels than --max-input-pixels
 EXIT_INTERRUPTED = 130
 LOGGER = logging.getLogger(PROG)
 
@@ -113,22 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help='print only errors (no progress bar)')
     add_engine_arguments(parser)
     add_depth_arguments(parser)
+    add_pixel_limit_arguments(parser, shrinks=False)
+    add_debug_argument(parser)
     return parser
 
 
 def open_reader(path: str) -> Reader:
     """Open a rosbag2 for reading or raise ``ToolError`` saying why it cannot be."""
-    if not os.path.exists(path):
-        raise ToolError(f'bag {path!r} does not exist')
-    if path.endswith('.bag'):
-        raise ToolError(f'{path} is a ROS 1 bag; convert it first (rosbags-convert --src '
-                        f'{path} --dst <folder>)')
-    try:
-        reader = Reader(path)
-        reader.open()
-    except (ReaderError, FileNotFoundError) as error:
-        raise ToolError(f'{path} is not a readable rosbag2: {error}') from error
-    return reader
+    return open_bag(path)
 
 
 def storage_of(path: str) -> str:
@@ -165,14 +162,23 @@ class CameraInfoIndex:
     """The recorded camera_info messages, looked up by header stamp."""
 
     def __init__(self, reader: Reader, connections: Sequence[Connection],
-                 store: Typestore) -> None:
+                 store: Typestore, path: str = '') -> None:
         self.store = store
         by_stamp: Dict[int, bytes] = {}
+        self.corrupt = 0
+        self.damage: Optional[str] = None
         # rosbags reads every topic for an empty connection list: a bag without camera_info
         # must read none.
-        for _, _, raw in reader.messages(connections=connections) if connections else ():
-            info = store.deserialize_cdr(raw, CAMERA_INFO_TYPE)
-            by_stamp[stamp_ns(info.header)] = bytes(raw)
+        try:
+            for _, _, raw in messages(reader, path, connections) if connections else ():
+                try:
+                    info = deserialize(store, raw, CAMERA_INFO_TYPE)
+                except CorruptMessage:
+                    self.corrupt += 1
+                    continue
+                by_stamp[stamp_ns(info.header)] = bytes(raw)
+        except BagDamaged as error:
+            self.damage = str(error)
         self.stamps = sorted(by_stamp)
         self.raw = [by_stamp[s] for s in self.stamps]
 
@@ -246,8 +252,9 @@ class BagProcessor:
     def __init__(self, engine: InferenceEngine, output: BagOutput,
                  camera_infos: CameraInfoIndex, png_dir: Optional[str],
                  png_outputs: Sequence[str], model_path: Optional[str] = None,
-                 rules: Optional[ToolDepthRules] = None) -> None:
+                 rules: Optional[ToolDepthRules] = None, max_pixels: int = 0) -> None:
         self.engine = engine
+        self.max_pixels = max_pixels
         self.rules = rules
         self.model_name = model_name(model_path or '')
         self.output = output
@@ -261,15 +268,20 @@ class BagProcessor:
     def process(self, index: int, timestamp: int, raw: bytes, msgtype: str) -> None:
         """Infer one frame and write its output messages (and files); record failures."""
         try:
-            msg = self.output.store.deserialize_cdr(raw, msgtype)
+            msg = deserialize(self.output.store, raw, msgtype)
             header = msg.header
+            self.check_size(msg, msgtype)
             image = message_to_rgb(msg, msgtype)
             started = time.perf_counter()
             prediction = self.engine.infer(image)
             elapsed_ms = (time.perf_counter() - started) * 1000.0
-        except (ImageFormatError, SerdeError) as error:
-            self.failures.append({'frame': index, 'bag_time_ns': timestamp, 'error': str(error)})
-            tqdm.write(f'{PROG}: skipped frame {index}: {error}', file=sys.stderr)
+        except (ImageFormatError, CorruptMessage, MemoryError) as error:
+            kind = CORRUPT_MESSAGE if isinstance(error, CorruptMessage) else getattr(
+                error, 'kind', 'out_of_memory')
+            reason = str(error) or 'ran out of memory; lower --max-input-pixels'
+            self.failures.append({'frame': index, 'bag_time_ns': timestamp, 'reason': kind,
+                                  'error': reason})
+            tqdm.write(f'{PROG}: skipped frame {index}: {reason}', file=sys.stderr)
             return
         focal = recorded_focal(self.camera_infos.lookup(stamp_ns(header)), image.shape[:2])
         if self.rules is not None:
@@ -307,6 +319,28 @@ class BagProcessor:
                               for kind, path in files.items()}
         self.frames.append(entry)
 
+    def check_size(self, msg: Any, msgtype: str) -> None:
+        """Raise ``ImageFormatError`` (kind too_large) for a frame over --max-input-pixels.
+
+        The size is read from the message (or the picture's header) before anything of that
+        size is allocated, as the node does.
+        """
+        if not self.max_pixels:
+            return
+        if msgtype == COMPRESSED_IMAGE_TYPE:
+            try:
+                found = picture_header(msg.data)
+            except CompressedHeaderError:
+                return  # decoding reports what is wrong with it
+            height, width = found.height, found.width
+        else:
+            height, width = int(msg.height), int(msg.width)
+        if height * width > self.max_pixels:
+            raise ImageFormatError(
+                f'frame is {height}x{width} px ({megapixels(height, width)}), more than '
+                f'--max-input-pixels {self.max_pixels}; raise --max-input-pixels to process such '
+                f'frames', TOO_LARGE)
+
 
 def recorded_focal(info: Optional[Any], image_size: Tuple[int, int]) -> Optional[Focal]:
     """Return (fx, fy) of a recorded camera_info at the image's size, or None."""
@@ -330,19 +364,25 @@ def convert(reader: Reader, args: argparse.Namespace, topics: Sequence[TopicSumm
             image_topic: TopicSummary, info_topic: Optional[str]) -> int:
     """Write the new bag; return the exit status."""
     connections = reader.connections
-    try:
-        store = bag_typestore(connections)
-    except TypesysError as error:
-        raise ToolError(f'the message definitions in the bag cannot be used: {error}') from error
+    unusable: Dict[str, str] = {}
+    store = bag_typestore(connections, unusable)
+    for msgtype, reason in sorted(unusable.items()):
+        LOGGER.warning('note: the definition of %s in the bag cannot be read (%s); its topics '
+                       'are copied as recorded', msgtype, reason)
     image_connections = {c.id for c in connections if c.topic == image_topic.name}
     info_connections = [c for c in connections
                         if c.topic == info_topic and c.msgtype == CAMERA_INFO_TYPE]
-    camera_infos = CameraInfoIndex(reader, info_connections, store)
+    camera_infos = CameraInfoIndex(reader, info_connections, store, args.bag)
+    if camera_infos.damage:
+        LOGGER.warning('note: camera_info was read up to the damage only: %s',
+                       camera_infos.damage)
+    if not len(camera_infos):
+        LOGGER.info('note: %s', camera_info_note(image_topic.name, info_topic, camera_infos))
     start_ns, stop_ns = time_window(reader, args.start, args.end)
     output_path = args.output_bag or args.output or default_output_path(args.bag)
     if os.path.exists(output_path):
-        raise ToolError(f'output {output_path} exists already; remove it or pass another '
-                        f'--output')
+        raise ToolError(file_problem(output_path, 'exists already',
+                                     'remove it or pass another --output'))
     with_label_info = register_label_info(store)
     if not with_label_info:
         LOGGER.warning('the hydranet_ros message definitions were not found: the new bag gets '
@@ -365,13 +405,15 @@ def convert(reader: Reader, args: argparse.Namespace, topics: Sequence[TopicSumm
             for connection in connections:
                 output.add_copy(connection)
         processor = BagProcessor(engine, output, camera_infos, args.png_dir, args.png_outputs,
-                                 args.model, ToolDepthRules(args, engine))
+                                 args.model, ToolDepthRules(args, engine), args.max_input_pixels)
         progress = tqdm(total=estimated_frames(image_topic, args), desc=PROG, unit='frame',
                         disable=args.quiet, file=sys.stderr)
         image_index = 0
         last_time: Optional[int] = None
+        damage: Optional[BagDamaged] = None
         try:
-            for connection, timestamp, raw in reader.messages(start=start_ns, stop=stop_ns):
+            for connection, timestamp, raw in messages(reader, args.bag, start=start_ns,
+                                                       stop=stop_ns):
                 if last_time is not None and timestamp > last_time:
                     break
                 output.copy(connection, timestamp, raw)
@@ -387,10 +429,18 @@ def convert(reader: Reader, args: argparse.Namespace, topics: Sequence[TopicSumm
                     last_time = timestamp
         except KeyboardInterrupt:
             interrupted = True
+        except BagDamaged as error:
+            damage = error
         progress.close()
     elapsed_s = time.perf_counter() - started
     report = run_report(args, output_path, image_topic, info_topic, engine, processor, output,
                         elapsed_s)
+    report['notes'] = [camera_info_note(image_topic.name, info_topic, camera_infos)] \
+        if not len(camera_infos) else []
+    report['camera_info_corrupt'] = camera_infos.corrupt
+    report['damaged'] = None if damage is None else {
+        'error': str(damage), 'messages_read': damage.messages_read,
+        'last_bag_time_ns': damage.last_time_ns}
     if args.summary:
         os.makedirs(os.path.dirname(os.path.abspath(args.summary)), exist_ok=True)
         with open(args.summary, 'w', encoding='utf-8') as stream:
@@ -403,8 +453,16 @@ def convert(reader: Reader, args: argparse.Namespace, topics: Sequence[TopicSumm
     if interrupted:
         print(f'{PROG}: interrupted; the new bag holds the frames done so far', file=sys.stderr)
         return EXIT_INTERRUPTED
+    if damage is not None:
+        print(f'{PROG}: error: {damage}; the new bag holds the {len(processor.frames)} '
+              f'frame(s) before it', file=sys.stderr)
+        return EXIT_SOME_FAILED
     if processor.failures:
-        print(f'{PROG}: {len(processor.failures)} frame(s) failed', file=sys.stderr)
+        counts = report['totals']['skipped_by_reason']
+        print(f'{PROG}: {len(processor.failures)} frame(s) failed and were skipped ('
+              + ', '.join(f'{kind} {count}' for kind, count in sorted(counts.items()))
+              + '); each is listed above' + (' and in the summary' if args.summary else ''),
+              file=sys.stderr)
         return EXIT_SOME_FAILED
     if not processor.frames:
         print(f'{PROG}: no frames of {image_topic.name} in the chosen time window',
@@ -430,11 +488,34 @@ def run_report(args: argparse.Namespace, output_path: str, image_topic: TopicSum
         'frames': frames,
         'failed': processor.failures,
         'totals': {'processed': len(frames), 'failed': len(processor.failures),
+                   'skipped_by_reason': skipped_by_reason(processor.failures),
                    'seconds': round(elapsed_s, 3),
                    'mean_ms': round(sum(f['ms'] for f in frames) / len(frames), 3)
                    if frames else None},
     })
     return report
+
+
+def skipped_by_reason(failures: Sequence[Dict]) -> Dict[str, int]:
+    """Return how many frames were skipped for each reason (kind)."""
+    counts: Dict[str, int] = {}
+    for failure in failures:
+        counts[failure.get('reason', 'other')] = counts.get(failure.get('reason', 'other'), 0) + 1
+    return counts
+
+
+def camera_info_note(image_topic: str, info_topic: Optional[str],
+                     camera_infos: CameraInfoIndex) -> str:
+    """Return the note of a bag whose camera has no (usable) camera_info."""
+    if info_topic and camera_infos.corrupt:
+        found = f'its camera_info on {info_topic} is damaged ({camera_infos.corrupt} message(s))'
+    elif info_topic:
+        found = f'{info_topic} holds no message'
+    else:
+        found = 'the bag has no camera_info for it'
+    return (f'{image_topic}: {found}, so depth/camera_info is left out (depth, labels and '
+            f'overlay are written); pass --camera-info-topic if the calibration is on another '
+            f'topic')
 
 
 def run(args: argparse.Namespace) -> int:
@@ -457,19 +538,19 @@ def run(args: argparse.Namespace) -> int:
                   f'camera_info: {info_topic or "none"}')
         return convert(reader, args, topics, image_topic, info_topic)
     finally:
-        reader.close()
+        try:
+            reader.close()
+        except Exception as error:  # noqa: B902 - closing a damaged bag must not hide the rest
+            LOGGER.debug('closing %s: %s', args.bag, error)
 
 
+@tool_main(PROG)
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``hydranet-bag``."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format=f'{PROG}: %(message)s')
-    try:
-        return run(args)
-    except ToolError as error:
-        print(f'{PROG}: error: {error}', file=sys.stderr)
-        return EXIT_USAGE
+    return run(args)
 
 
 if __name__ == '__main__':

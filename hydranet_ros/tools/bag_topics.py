@@ -7,6 +7,7 @@ from rosbags.interfaces import Connection, MessageDefinitionFormat
 from rosbags.typesys import get_types_from_idl, get_types_from_msg, Stores, get_typestore
 from rosbags.typesys.store import Typestore
 
+from ..model.checkpoint_file import library_reason
 from .bag_messages import CAMERA_INFO_TYPE, COMPRESSED_IMAGE_TYPE, IMAGE_TYPE
 
 IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_IMAGE_TYPE)
@@ -52,16 +53,24 @@ def _definitions(connection: Connection) -> Dict:
     return {}
 
 
-def bag_typestore(connections: Sequence[Connection]) -> Typestore:
-    """Return the default typestore plus every type the bag defines that it lacks."""
+def bag_typestore(connections: Sequence[Connection],
+                  unusable: Optional[Dict[str, str]] = None) -> Typestore:
+    """Return the default typestore plus every type the bag defines that it lacks.
+
+    A connection whose definition cannot be parsed or registered is left out; its type and the
+    reason go into ``unusable`` (when given). Its messages can still be copied as recorded.
+    """
     store = default_typestore()
-    added = {}
     for connection in connections:
-        for name, definition in _definitions(connection).items():
-            if name not in store.fielddefs:
-                added[name] = definition
-    if added:
-        store.register(added)
+        try:
+            added = {name: definition
+                     for name, definition in _definitions(connection).items()
+                     if name not in store.fielddefs}
+            if added:
+                store.register(added)
+        except Exception as error:  # noqa: B902 - a damaged definition may raise anything
+            if unusable is not None:
+                unusable[connection.msgtype] = library_reason(error)
     return store
 
 
