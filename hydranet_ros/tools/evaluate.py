@@ -4,7 +4,9 @@ Examples:
   hydranet-eval                                   # bundled model, 200 held-out generated scenes
   hydranet-eval --model runs/street/best.pt --data scenes --data-root /tmp/scenes --split test
   hydranet-eval --model ckpt.pth --data nyud --data-root ../shared/samples/nyud_joint --split ''
-See docs/training.md for the metric definitions.
+See docs/training.md for the metric definitions. Frames whose files cannot be read are
+skipped, listed and left out of the metrics (exit status 1); exit status 2 means bad usage or
+an unusable model or data root.
 """
 import argparse
 import json
@@ -19,11 +21,17 @@ import torch
 from hydranet_ros.data.datasets import DATASET_KINDS, open_dataset
 from hydranet_ros.engine import BACKENDS
 from hydranet_ros.engine.default_model import default_model_path
+from hydranet_ros.engine.run_plan import MIN_INPUT_SIDE_PX
 from hydranet_ros.engine.visualize import color_table, colorize_depth
-from hydranet_ros.model import load_hydranet
+from hydranet_ros.model import load_hydranet, PRESETS
 from hydranet_ros.tools.engine_options import build_engine, engine_line, engine_summary, \
-    EXIT_USAGE, ToolError
+    EXIT_FAILED, EXIT_OK, positive_int, ToolError
+from hydranet_ros.tools.errors import add_debug_argument, file_problem, tool_main
+from hydranet_ros.tools.image_io import non_negative_int
+from hydranet_ros.tools.sizes import SizeOrTwoNumbers
 from hydranet_ros.training.evaluation import EnginePredictor, ModelPredictor, evaluate
+
+PROG = 'hydranet-eval'
 
 HELD_OUT_SCENE_SEED = 2
 """Generator seed of the held-out scenes the bundled model is evaluated on (training used 0,
@@ -35,12 +43,12 @@ WORST_RANKINGS = ('miou', 'abs_rel')
 def build_parser():
     """Return the argument parser (every flag documented)."""
     parser = argparse.ArgumentParser(
-        prog='hydranet-eval', description=__doc__.split('\n')[0],
+        prog=PROG, description=__doc__.split('\n')[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('--model', default=None,
                         help='checkpoint (published or project format); default: the bundled '
                              'model')
-    parser.add_argument('--preset', default=None,
+    parser.add_argument('--preset', default=None, choices=sorted(PRESETS),
                         help='class names/colours preset for published checkpoints')
     parser.add_argument('--data', choices=DATASET_KINDS, default='scenes',
                         help='dataset layout (see docs/training.md)')
@@ -52,15 +60,15 @@ def build_parser():
     parser.add_argument('--depth-scale', type=float, default=None,
                         help='depth PNG value per metre (default: 5000 nyud, 256 kitti, 1000 '
                              'folder)')
-    parser.add_argument('--limit', type=int, default=None,
+    parser.add_argument('--limit', type=positive_int, default=None,
                         help=f'evaluate only the first N frames (scenes on the fly: default '
                              f'{HELD_OUT_SCENE_COUNT})')
     parser.add_argument('--scene-seed', type=int, default=HELD_OUT_SCENE_SEED,
                         help='scenes on the fly: generator seed')
-    parser.add_argument('--height', type=int, default=None,
+    parser.add_argument('--height', type=positive_int, default=None,
                         help="scenes on the fly: image height (default: the model's training "
                              'resolution when recorded, else 96)')
-    parser.add_argument('--width', type=int, default=None,
+    parser.add_argument('--width', type=positive_int, default=None,
                         help='scenes on the fly: image width (default: training resolution, '
                              'else 320)')
     parser.add_argument('--predictor', choices=('auto', 'engine', 'model'), default='auto',
@@ -68,12 +76,14 @@ def build_parser():
                              "model: the network at the data's resolution; auto: engine")
     parser.add_argument('--backend', default='auto', choices=BACKENDS,
                         help='engine backend')
-    parser.add_argument('--input-size', type=int, nargs=2, default=None, metavar=('H', 'W'),
-                        help='engine input resolution (default: the training size the '
-                             "checkpoint records, else each picture's own)")
+    parser.add_argument('--input-size', action=SizeOrTwoNumbers, default=None,
+                        min_side_px=MIN_INPUT_SIDE_PX,
+                        help='engine input resolution HEIGHTxWIDTH, e.g. 96x320 (default: the '
+                             "training size the checkpoint records, else each picture's own; "
+                             'the old form H W is still read)')
     parser.add_argument('--device', default='cpu', help='device (cpu, cuda, auto)')
-    parser.add_argument('--threads', type=int, default=None, help='CPU threads')
-    parser.add_argument('--batch-size', type=int, default=8,
+    parser.add_argument('--threads', type=positive_int, default=None, help='CPU threads')
+    parser.add_argument('--batch-size', type=positive_int, default=8,
                         help='frames per forward pass (model predictor)')
     parser.add_argument('--min-depth', type=float, default=None,
                         help='smallest valid ground-truth depth in metres (default: model '
@@ -82,13 +92,24 @@ def build_parser():
                         help='largest valid ground-truth depth in metres (default: model '
                              'config)')
     parser.add_argument('--json', default=None, metavar='PATH', help='write the metrics here')
-    parser.add_argument('--worst', type=int, default=0, metavar='N',
+    parser.add_argument('--worst', type=non_negative_int, default=0, metavar='N',
                         help='write pictures of the N worst frames')
     parser.add_argument('--worst-by', choices=WORST_RANKINGS, default='miou',
                         help='rank frames by lowest mIoU or highest AbsRel')
     parser.add_argument('--worst-dir', default='out/eval_worst',
                         help='directory for the worst-frame pictures')
+    add_debug_argument(parser)
     return parser
+
+
+def open_data(args, height, width, limit):
+    """Open the dataset the options name; raise ``ToolError`` saying what is wrong with it."""
+    try:
+        return open_dataset(args.data, args.data_root, args.split, limit, height=height,
+                            width=width, seed=args.scene_seed, depth_scale=args.depth_scale)
+    except (OSError, ValueError) as error:
+        raise ToolError(f'{error}; check --data-root and --split (docs/training.md describes '
+                        f'the {args.data} layout)') from error
 
 
 def _training_size(model):
@@ -163,6 +184,7 @@ def write_worst_pictures(result, dataset, predictor, config, args):
     return paths
 
 
+@tool_main(PROG)
 def main(argv=None):
     """Parse arguments, evaluate, print the table and write JSON/pictures."""
     args = build_parser().parse_args(argv)
@@ -176,23 +198,24 @@ def main(argv=None):
     limit = args.limit
     if args.data == 'scenes' and not args.data_root and limit is None:
         limit = HELD_OUT_SCENE_COUNT
-    dataset = open_dataset(args.data, args.data_root, args.split, limit, height=height,
-                           width=width, seed=args.scene_seed, depth_scale=args.depth_scale)
+    dataset = open_data(args, height, width, limit)
     if tuple(dataset.class_names) != tuple(config.class_names)[:len(dataset.class_names)] or \
             len(dataset.class_names) != config.num_classes:
         print(f'warning: the data has {len(dataset.class_names)} classes, the model '
               f'{config.num_classes}; labels are compared by id', file=sys.stderr)
     min_depth = config.min_depth_m if args.min_depth is None else args.min_depth
     max_depth = config.max_depth_m if args.max_depth is None else args.max_depth
-    try:
-        predictor = _predictor(args, model)
-    except ToolError as error:
-        print(f'hydranet-eval: error: {error}', file=sys.stderr)
-        return EXIT_USAGE
+    predictor = _predictor(args, model)
     engine = getattr(predictor, 'engine', None)
     result = evaluate(predictor, dataset, config.num_classes, config.class_names
                       or [str(i) for i in range(config.num_classes)], min_depth, max_depth,
-                      batch_size=args.batch_size)
+                      batch_size=args.batch_size, skip_unreadable=True)
+    for skipped in result.skipped:
+        print(f'{PROG}: skipped frame {skipped["index"]}: {skipped["error"]}', file=sys.stderr)
+    if not result.frames:
+        raise ToolError(file_problem(args.data_root or args.data,
+                                     f'none of its {len(result.skipped)} frame(s) could be read',
+                                     'check the files listed above'))
     names = config.class_names or [str(i) for i in range(config.num_classes)]
     print(f'model {model_path} | data {args.data} {args.data_root or "(generated)"} '
           f'{args.split} | predictor {predictor.name}'
@@ -217,7 +240,12 @@ def main(argv=None):
         with open(args.json, 'w') as handle:
             json.dump(report, handle, indent=2)
         print(f'metrics: {args.json}')
-    return 0
+    if result.skipped:
+        print(f'{PROG}: {len(result.skipped)} frame(s) could not be read and are left out of '
+              f'the metrics: ' + ', '.join(str(s['index']) for s in result.skipped[:20])
+              + (' ...' if len(result.skipped) > 20 else ''), file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 if __name__ == '__main__':

@@ -2,7 +2,7 @@
 
 Examples:
   hydranet-train --data scenes --data-root /tmp/scenes --generate 8000 --out runs/street
-  hydranet-train --data nyud --data-root ~/data/nyud --out runs/nyud --crop 400 400
+  hydranet-train --data nyud --data-root ~/data/nyud --out runs/nyud --crop 400x400
   hydranet-train --resume --out runs/street
 See docs/training.md.
 """
@@ -20,12 +20,17 @@ from hydranet_ros.data.scene_store import write_scene_split
 from hydranet_ros.data.tensor_dataset import TensorDataset
 from hydranet_ros.data.transforms import training_transform
 from hydranet_ros.model import HydraNetConfig, build_hydranet, load_hydranet, save_hydranet
+from hydranet_ros.tools.engine_options import positive_int, ToolError
+from hydranet_ros.tools.errors import add_debug_argument, tool_main
+from hydranet_ros.tools.image_io import non_negative_int
+from hydranet_ros.tools.sizes import SizeOrTwoNumbers
 from hydranet_ros.training.losses import DEPTH_LOSSES, valid_depth_mask
 from hydranet_ros.training.schedule import SCHEDULES
 from hydranet_ros.training.task_weighting import build_task_weighting
 from hydranet_ros.training.trainer import (BEST_CHECKPOINT, LAST_CHECKPOINT, MONITORED_METRICS,
                                            Trainer, TrainSettings)
 
+PROG = 'hydranet-train'
 DEFAULT_SCENE_SIZE = (96, 320)
 DEPTH_BIAS_SAMPLES = 64
 
@@ -33,7 +38,7 @@ DEPTH_BIAS_SAMPLES = 64
 def build_parser():
     """Return the argument parser (every flag documented)."""
     parser = argparse.ArgumentParser(
-        prog='hydranet-train', description=__doc__.split('\n')[0],
+        prog=PROG, description=__doc__.split('\n')[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     data = parser.add_argument_group('data')
     data.add_argument('--data', choices=DATASET_KINDS, default='scenes',
@@ -46,27 +51,28 @@ def build_parser():
     data.add_argument('--depth-scale', type=float, default=None,
                       help='depth PNG value per metre (default: 5000 nyud, 256 kitti, 1000 '
                            'folder)')
-    data.add_argument('--generate', type=int, default=0, metavar='N',
+    data.add_argument('--generate', type=non_negative_int, default=0, metavar='N',
                       help='scenes only: first render N training frames (and --val-frames) '
                            'into --data-root')
-    data.add_argument('--val-frames', type=int, default=200,
+    data.add_argument('--val-frames', type=non_negative_int, default=200,
                       help='scenes only: validation frames rendered with --generate')
     data.add_argument('--scene-seed', type=int, default=0,
                       help='scenes only: generator seed of the training split (validation uses '
                            'seed + 1)')
-    data.add_argument('--height', type=int, default=DEFAULT_SCENE_SIZE[0],
+    data.add_argument('--height', type=positive_int, default=DEFAULT_SCENE_SIZE[0],
                       help='scenes only: rendered image height in pixels')
-    data.add_argument('--width', type=int, default=DEFAULT_SCENE_SIZE[1],
+    data.add_argument('--width', type=positive_int, default=DEFAULT_SCENE_SIZE[1],
                       help='scenes only: rendered image width in pixels')
-    data.add_argument('--workers', type=int, default=2,
+    data.add_argument('--workers', type=positive_int, default=2,
                       help='processes rendering scenes with --generate')
-    data.add_argument('--limit-train', type=int, default=None,
+    data.add_argument('--limit-train', type=positive_int, default=None,
                       help='use only the first N training samples')
-    data.add_argument('--limit-val', type=int, default=None,
+    data.add_argument('--limit-val', type=positive_int, default=None,
                       help='use only the first N validation samples')
     augment = parser.add_argument_group('augmentation')
-    augment.add_argument('--crop', type=int, nargs=2, default=None, metavar=('H', 'W'),
-                         help='random crop size (pads with ignore/unknown when smaller)')
+    augment.add_argument('--crop', action=SizeOrTwoNumbers, default=None,
+                         help='random crop size HEIGHTxWIDTH, e.g. 400x400 (pads with '
+                              'ignore/unknown when smaller; the old form H W is still read)')
     augment.add_argument('--scale', type=float, nargs=2, default=(1.0, 1.0),
                          metavar=('MIN', 'MAX'), help='random zoom range (1 1 disables)')
     augment.add_argument('--no-metric-zoom', action='store_true',
@@ -84,8 +90,9 @@ def build_parser():
     model.add_argument('--no-depth-bias-init', action='store_true',
                        help='keep the depth head bias at 0 instead of the median training depth')
     optim = parser.add_argument_group('optimisation')
-    optim.add_argument('--epochs', type=int, default=10, help='number of epochs')
-    optim.add_argument('--batch-size', type=int, default=8, help='images per optimiser step')
+    optim.add_argument('--epochs', type=positive_int, default=10, help='number of epochs')
+    optim.add_argument('--batch-size', type=positive_int, default=8,
+                       help='images per optimiser step')
     optim.add_argument('--optimizer', choices=('adamw', 'sgd'), default='adamw',
                        help='optimiser')
     optim.add_argument('--encoder-lr', type=float, default=1e-3,
@@ -115,20 +122,20 @@ def build_parser():
                      help='continue from OUT/last.pt (same arguments)')
     run.add_argument('--monitor', choices=sorted(MONITORED_METRICS), default='score',
                      help='validation metric that selects best.pt and drives early stopping')
-    run.add_argument('--patience', type=int, default=0,
+    run.add_argument('--patience', type=non_negative_int, default=0,
                      help='early stopping after this many evaluations without improvement '
                           '(0: never)')
-    run.add_argument('--eval-every', type=int, default=1, help='validate every N epochs')
-    run.add_argument('--checkpoint-every', type=int, default=200,
+    run.add_argument('--eval-every', type=positive_int, default=1, help='validate every N epochs')
+    run.add_argument('--checkpoint-every', type=non_negative_int, default=200,
                      help='also write last.pt every N optimiser steps (0: only per epoch)')
-    run.add_argument('--log-every', type=int, default=20, help='log losses every N steps')
+    run.add_argument('--log-every', type=positive_int, default=20, help='log losses every N steps')
     run.add_argument('--max-minutes', type=float, default=0.0,
                      help='stop (with a resumable last.pt) after this much wall time (0: no '
                           'limit)')
-    run.add_argument('--max-steps', type=int, default=0,
+    run.add_argument('--max-steps', type=non_negative_int, default=0,
                      help='stop (with a resumable last.pt) after this many optimiser steps in '
                           'all (0: no limit)')
-    run.add_argument('--threads', type=int, default=None,
+    run.add_argument('--threads', type=positive_int, default=None,
                      help='torch CPU threads (default: torch decides)')
     run.add_argument('--device', default='cpu', help='torch device, e.g. cpu or cuda')
     run.add_argument('--seed', type=int, default=0,
@@ -137,7 +144,18 @@ def build_parser():
                      help='after training, also write best.pt with fp16 weights to PATH')
     run.add_argument('--dry-run', action='store_true',
                      help='build everything, run one training step, write last.pt and exit')
+    add_debug_argument(parser)
     return parser
+
+
+def open_data(args, split, limit, seed):
+    """Open one split of the dataset; raise ``ToolError`` saying what is wrong with it."""
+    try:
+        return open_dataset(args.data, args.data_root, split, limit, height=args.height,
+                            width=args.width, seed=seed, depth_scale=args.depth_scale)
+    except (OSError, ValueError) as error:
+        raise ToolError(f'{error}; check --data-root and the split names (docs/training.md '
+                        f'describes the {args.data} layout)') from error
 
 
 def _generate(args):
@@ -177,6 +195,7 @@ def _init_depth_bias(model, dataset, config):
         print(f'depth head bias initialised to the median training depth, {median:.2f} m')
 
 
+@tool_main(PROG)
 def main(argv=None):
     """Parse arguments and train."""
     args = build_parser().parse_args(argv)
@@ -185,21 +204,18 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     if args.generate:
         if not args.data_root or args.data != 'scenes':
-            sys.exit('--generate needs --data scenes and --data-root')
+            raise ToolError('--generate needs --data scenes and --data-root')
         _generate(args)
-    train_source = open_dataset(args.data, args.data_root, args.train_split, args.limit_train,
-                                height=args.height, width=args.width, seed=args.scene_seed,
-                                depth_scale=args.depth_scale)
-    val_source = (open_dataset(args.data, args.data_root, args.val_split, args.limit_val,
-                               height=args.height, width=args.width, seed=args.scene_seed + 1,
-                               depth_scale=args.depth_scale)
+    train_source = open_data(args, args.train_split, args.limit_train, args.scene_seed)
+    val_source = (open_data(args, args.val_split, args.limit_val, args.scene_seed + 1)
                   if args.val_split else None)
     if args.init:
         model = load_hydranet(args.init)
         config = model.config
         if config.num_classes != len(train_source.class_names):
-            sys.exit(f'--init has {config.num_classes} classes, the data '
-                     f'{len(train_source.class_names)}')
+            raise ToolError(f'--init {args.init}: the checkpoint has {config.num_classes} '
+                            f'classes, the data {len(train_source.class_names)}; pass a '
+                            f'checkpoint of the same classes or leave --init out')
     else:
         config = _model_config(args, train_source)
         model = build_hydranet(config)

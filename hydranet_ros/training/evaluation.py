@@ -101,24 +101,50 @@ class EvaluationResult:
     depth: Dict[str, float]
     frames: List[FrameScore] = field(default_factory=list)
     seconds: float = 0.0
+    skipped: List[Dict[str, Any]] = field(default_factory=list)
+    """Frames that could not be read (index and reason), left out of the metrics."""
 
     def as_dict(self) -> Dict[str, Any]:
         """Return plain values for JSON."""
         return {'segmentation': self.segmentation, 'depth': self.depth,
-                'frames': len(self.frames), 'seconds': self.seconds}
+                'frames': len(self.frames), 'seconds': self.seconds,
+                'skipped': list(self.skipped)}
+
+
+UNREADABLE_SAMPLE_ERRORS = (OSError, ValueError)
+"""What a dataset raises for a frame whose files are missing, unreadable or do not fit."""
+
+
+def _read_samples(dataset: SampleSource, indices: range,
+                  skipped: Optional[List[Dict[str, Any]]]) -> List[Tuple[int, Sample]]:
+    """Return (index, sample) of the frames that can be read; list the others in ``skipped``.
+
+    Without ``skipped`` a frame that cannot be read raises, as before.
+    """
+    samples = []
+    for index in indices:
+        try:
+            samples.append((index, dataset[index]))
+        except UNREADABLE_SAMPLE_ERRORS as error:
+            if skipped is None:
+                raise
+            skipped.append({'index': index, 'error': str(error) or type(error).__name__})
+    return samples
 
 
 def evaluate(predictor: Predictor, dataset: SampleSource, num_classes: int,
              class_names: Optional[Sequence[str]] = None, min_depth_m: float = 0.0,
              max_depth_m: float = np.inf, batch_size: int = 8, limit: Optional[int] = None,
              progress: Optional[Callable[[int], None]] = None,
-             on_frame: Optional[Callable[[int, Sample, np.ndarray, np.ndarray], None]] = None
-             ) -> EvaluationResult:
+             on_frame: Optional[Callable[[int, Sample, np.ndarray, np.ndarray], None]] = None,
+             skip_unreadable: bool = False) -> EvaluationResult:
     """Evaluate ``predictor`` on ``dataset`` (samples with optional depth and labels).
 
     Args:
         on_frame: optional callable(index, sample, labels, depth) for each frame (pictures).
         progress: optional callable(number of frames done).
+        skip_unreadable: a frame whose files cannot be read (``OSError``, ``ValueError``) is
+            listed in the result's ``skipped`` and left out, instead of ending the evaluation.
 
     Returns:
         :class:`EvaluationResult`.
@@ -126,11 +152,14 @@ def evaluate(predictor: Predictor, dataset: SampleSource, num_classes: int,
     confusion = ConfusionMatrix(num_classes)
     depth_metrics = DepthMetrics(min_depth_m, max_depth_m)
     frames: List[FrameScore] = []
+    skipped: List[Dict[str, Any]] = []
     count = len(dataset) if limit is None else min(int(limit), len(dataset))
     start = time.perf_counter()
     index = 0
     while index < count:
-        batch = [dataset[i] for i in range(index, min(index + batch_size, count))]
+        stop = min(index + batch_size, count)
+        read = _read_samples(dataset, range(index, stop), skipped if skip_unreadable else None)
+        batch = [sample for _, sample in read]
         groups: Dict[Tuple[int, ...], List[int]] = {}
         for offset, sample in enumerate(batch):
             groups.setdefault(sample.image.shape, []).append(offset)
@@ -139,17 +168,18 @@ def evaluate(predictor: Predictor, dataset: SampleSource, num_classes: int,
             for offset, result in zip(offsets, predictor.predict_batch([batch[o]
                                                                         for o in offsets])):
                 predictions[offset] = result
-        for offset, sample in enumerate(batch):
+        for offset, (frame_index, sample) in enumerate(read):
             labels, depth = predictions[offset]
-            frames.append(_score_frame(index + offset, sample, labels, depth, num_classes,
+            frames.append(_score_frame(frame_index, sample, labels, depth, num_classes,
                                        confusion, depth_metrics))
             if on_frame is not None:
-                on_frame(index + offset, sample, labels, depth)
-        index += len(batch)
+                on_frame(frame_index, sample, labels, depth)
+        index = stop
         if progress is not None:
             progress(index)
     return EvaluationResult(confusion.summary(list(class_names) if class_names else None),
-                            depth_metrics.summary(), frames, time.perf_counter() - start)
+                            depth_metrics.summary(), frames, time.perf_counter() - start,
+                            skipped)
 
 
 def _score_frame(index: int, sample: Sample, labels: np.ndarray, depth: np.ndarray,
