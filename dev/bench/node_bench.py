@@ -326,7 +326,7 @@ def report(image_rgb: np.ndarray, args: argparse.Namespace, figures: Dict) -> Di
     stale = _number(diagnostics, 'frames_stale')
     ratio = node_fps / bare_fps if bare_fps else None
     result = {
-        'image': f'{image_rgb.shape[1]}x{image_rgb.shape[0]} rgb8',
+        'image': f'{image_rgb.shape[0]}x{image_rgb.shape[1]} rgb8',
         'camera_rate_hz': args.rate,
         'pipeline': args.pipeline,
         'backend': diagnostics.get('backend', args.backend),

@@ -341,7 +341,7 @@ def run_fuzz(malformed: int, per_good: int = 25, seed: int = 0, threads: int = 1
         'camera_info_outputs_invalid': invalid_infos[0],
         'good_frame_latency_ms_p50': float(np.percentile(latencies, 50)) if latencies else None,
         'good_frame_latency_ms_p99': float(np.percentile(latencies, 99)) if latencies else None,
-        'image': f'{WIDTH}x{HEIGHT}', 'per_good': per_good, 'seed': seed,
+        'image': f'{HEIGHT}x{WIDTH}', 'per_good': per_good, 'seed': seed,
         'max_input_pixels': MAX_INPUT_PIXELS, 'cases': dict(sorted(cases.items())),
         'nodes': nodes, 'seconds': time.monotonic() - started,
         'load_average_1min': os.getloadavg()[0], 'cpu_count': os.cpu_count(),

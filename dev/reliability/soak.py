@@ -40,6 +40,7 @@ import cv2
 from hydranet_ros.tools.node_processes import (Listener, NODE_MODULE, PACKAGE_DIR,
                                                node_arguments, ros_environment, start, stop,
                                                wait_for)
+from hydranet_ros.tools.sizes import DeprecatedWidthHeight, input_size, size_text
 
 from .node_watch import (NodeWatch, count, source_revision, stamp_ns,
                          write_random_checkpoint)
@@ -83,8 +84,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='inference backend of the node')
     parser.add_argument('--threads', type=int, default=1,
                         help='inference threads of the node (0: backend default)')
-    parser.add_argument('--inference-size', default='',
-                        help='network input WxH (e.g. 320x240); empty: the image size')
+    parser.add_argument('--input-size', type=input_size, metavar='HxW',
+                        help='network input HEIGHTxWIDTH (e.g. 240x320); default: the image '
+                             'size')
+    parser.add_argument('--inference-size', dest='input_size', action=DeprecatedWidthHeight,
+                        help='deprecated: the network input as WIDTHxHEIGHT; use --input-size')
     parser.add_argument('--log-dir', default='', help='keep the node log here')
     parser.add_argument('--json-out', default='', help='also write the JSON to this file')
     return parser.parse_args(argv)
@@ -296,8 +300,8 @@ def _memory(recorder: Recorder, start_ns: int, end_ns: int) -> Dict:
 def _node_parameters(args: argparse.Namespace, model: str) -> Dict[str, object]:
     parameters: Dict[str, object] = {'model_path': model, 'backend': args.backend,
                                      'device': 'cpu', 'threads': args.threads}
-    if args.inference_size:
-        width, height = (int(v) for v in args.inference_size.lower().split('x'))
+    if args.input_size:
+        height, width = args.input_size
         parameters.update(inference_width=width, inference_height=height)
     return parameters
 
@@ -366,10 +370,10 @@ def run_soak(args: argparse.Namespace) -> Dict:
     first_p99, last_p99 = periods[0]['latency_ms_p99'], periods[-1]['latency_ms_p99']
     p99_ratio = last_p99 / first_p99 if first_p99 and last_p99 else None
     result = {
-        'camera': f'{args.width}x{args.height} rgb8 at {args.rate:g} Hz',
+        'camera': f'{size_text(args.height, args.width)} rgb8 at {args.rate:g} Hz',
         'minutes_measured': measure_s / 60.0, 'warmup_s': args.warmup_s, 'period_s': args.bin_s,
         'backend': values.get('backend', args.backend),
-        'network_input': args.inference_size or f'{args.width}x{args.height}',
+        'network_input': size_text(*(args.input_size or (args.height, args.width))),
         'frames_published': published, 'camera_late_ticks': camera.late_ticks,
         'frames_published_before_delivery': before_delivery,
         **counters,

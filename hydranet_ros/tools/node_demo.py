@@ -25,13 +25,14 @@ from .image_io import output_path, write_npy, write_png
 from .node_processes import (DEMO_SOURCE_MODULE, Listener, NODE_MODULE, PACKAGE_DIR,
                              node_arguments, ros_environment, start, stop, wait_for)
 from .panel import compose_panel
+from .sizes import DeprecatedWidthHeight, input_size, size_text
 from .prediction_summary import class_histogram, depth_statistics
 
 NODE_NAME = 'hydranet'
 STREET_SAMPLE = PACKAGE_DIR / 'assets' / 'samples' / 'kitti_000099.png'
 GENERATED_SIZE = (192, 640)
-DEFAULT_MODEL_SIZE = (320, 96)
-"""Width and height the bundled model was trained at (it is only accurate at that scale)."""
+DEFAULT_MODEL_SIZE = (96, 320)
+"""Height and width the bundled model was trained at (it is only accurate at that scale)."""
 CAMERA_RATE_HZ = 5.0
 SECONDS_PER_IMAGE = 4.0
 PHASE_TIMEOUT_S = 600.0
@@ -153,10 +154,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--backend', default='auto', help='auto, torch or onnxruntime')
     parser.add_argument('--generated', type=int, default=2,
                         help='generated street scenes after the shipped sample')
-    parser.add_argument('--inference-size', default='',
-                        help='network input WIDTHxHEIGHT (default: the bundled model'
-                             f' training size {DEFAULT_MODEL_SIZE[0]}x{DEFAULT_MODEL_SIZE[1]}, '
+    parser.add_argument('--input-size', type=input_size, metavar='HxW',
+                        help='network input HEIGHTxWIDTH (default: the bundled model'
+                             f' training size {size_text(*DEFAULT_MODEL_SIZE)}, '
                              'or native with --model)')
+    parser.add_argument('--inference-size', dest='input_size', action=DeprecatedWidthHeight,
+                        help='deprecated: the network input as WIDTHxHEIGHT; use --input-size')
     args = parser.parse_args(argv)
     out_dir = os.path.abspath(args.out)
     log_dir = os.path.join(out_dir, 'logs')
@@ -164,9 +167,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parameters = {'device': args.device, 'backend': args.backend}
     if args.model:
         parameters['model_path'] = os.path.abspath(args.model)
-    size = args.inference_size or ('' if args.model else 'x'.join(map(str, DEFAULT_MODEL_SIZE)))
+    size = args.input_size or (None if args.model else DEFAULT_MODEL_SIZE)
     if size:
-        width, height = (int(v) for v in size.lower().split('x'))
+        height, width = size
         parameters.update(inference_width=width, inference_height=height)
     listener = Listener('hydranet_node_demo')
     collector = OutputCollector(listener)

@@ -29,7 +29,7 @@ def test_sequence_gaps_count_frames_that_never_arrived():
 def test_short_soak_accounts_for_every_frame_and_the_node_survives(tmp_path):
     """Published = received = processed + dropped + rejected; memory and latency reported."""
     args = parse_args(['--minutes', '0.4', '--warmup-s', '5', '--bin-s', '8',
-                       '--backend', 'torch', '--inference-size', '160x120',
+                       '--backend', 'torch', '--input-size', '120x160',
                        '--log-dir', str(tmp_path)])
     result = run_soak(args)
     summary = {key: value for key, value in result.items() if key != 'per_period'}
