@@ -21,9 +21,16 @@ while the camera streams to a consumer (the node run's load without the node). T
 throughput >= 0.9x the bare engine, overhead p99 <= 10 ms, no stale frame; the exit code is 0
 when all are met. Numbers from a shared, busy CPU are noisy.
 
+``--points on`` runs the node with ``depth/points`` published and subscribed; ``--points
+compare`` runs two nodes side by side (namespaces ``without_points`` and ``with_points``), each
+taking its turn in every round beside the bare engine, and reports the throughput of the one
+with the cloud against the one without (target >= 0.95x).
+
 Example::
 
     python -m dev.bench.node_bench --model ../shared/reference/ckpt_nyud_random.pth
+    python -m dev.bench.node_bench --model ../shared/reference/ckpt_nyud_random.pth \
+        --points compare
 """
 import argparse
 import json
@@ -49,6 +56,9 @@ SAMPLE = PACKAGE_DIR / 'assets' / 'samples' / 'nyud_000464.png'
 NODE_NAME = 'hydranet_bench_node'
 INPUT_RATE_HZ = 30.0
 THROUGHPUT_TARGET = 0.9
+POINTS_THROUGHPUT_TARGET = 0.95
+POINTS_CHOICES = ('off', 'on', 'compare')
+POINTS_TOPIC = 'depth/points'
 OVERHEAD_P99_TARGET_MS = 10.0
 START_TIMEOUT_S = 300.0
 WARM_UP_OUTPUTS = 3
@@ -79,6 +89,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='measurement time of the node in each round')
     parser.add_argument('--bare-frames', type=int, default=10,
                         help='timed frames of the bare engine in each round')
+    parser.add_argument('--points', default='off', choices=POINTS_CHOICES,
+                        help='depth/points: off, on (published and subscribed), or compare '
+                             '(a node with it beside one without, taking turns)')
     parser.add_argument('--cache-dir', default='',
                         help='HYDRANET_CACHE_DIR for exported models (default: a temp dir)')
     parser.add_argument('--bare-worker', action='store_true',
@@ -152,26 +165,38 @@ def bare_worker(args: argparse.Namespace, image_rgb: np.ndarray) -> None:
 class OutputTimes:
     """Arrival and stamp times of the node's outputs, and its latest diagnostics."""
 
-    def __init__(self, listener: Listener) -> None:
+    def __init__(self, listener: Listener, node_name: str = NODE_NAME, namespace: str = '',
+                 points: bool = False) -> None:
         from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.qos import QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import Image
+        from sensor_msgs.msg import Image, PointCloud2
 
         self.listener = listener
+        self.node_name = node_name
+        prefix = f'/{namespace}/' if namespace else ''
         self.arrivals: Dict[str, List[tuple]] = {topic: [] for topic in OUTPUT_TOPICS}
+        self.points_received = 0
         self.diagnostics: Dict[str, str] = {}
         reliable = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
         for topic in OUTPUT_TOPICS:
-            listener.listen(Image, topic, lambda data, topic=topic: self._on_output(topic, data),
+            listener.listen(Image, prefix + topic,
+                            lambda data, topic=topic: self._on_output(topic, data),
                             reliable, raw=True)
+        if points:
+            best_effort = QoSProfile(depth=2, reliability=ReliabilityPolicy.BEST_EFFORT)
+            listener.listen(PointCloud2, prefix + POINTS_TOPIC, self._on_points, best_effort,
+                            raw=True)
         listener.listen(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10)
+
+    def _on_points(self, serialized: bytes) -> None:
+        self.points_received += 1
 
     def _on_output(self, topic: str, serialized: bytes) -> None:
         self.arrivals[topic].append((time.time_ns(), stamp_ns(serialized)))
 
     def _on_diagnostics(self, msg) -> None:
         for status in msg.status:
-            if status.name.startswith(f'{NODE_NAME}:'):
+            if status.name.startswith(f'{self.node_name}:'):
                 self.diagnostics = {item.key: item.value for item in status.values}
 
     def outputs(self) -> List[tuple]:
@@ -185,10 +210,11 @@ class OutputTimes:
             return dict(self.diagnostics)
 
 
-def camera_arguments(args: argparse.Namespace) -> List[str]:
-    """Return the demo source's arguments: the picture at the camera rate."""
+def camera_arguments(args: argparse.Namespace, namespace: str = '') -> List[str]:
+    """Return the demo source's arguments: the picture at the camera rate (into namespace)."""
+    remaps = ['-r', f'__ns:=/{namespace}'] if namespace else []
     return ['--ros-args', '-p', f'rate_hz:={args.rate}',
-            '-p', f'images:=[{os.path.abspath(args.image)}]']
+            '-p', f'images:=[{os.path.abspath(args.image)}]'] + remaps
 
 
 def bare_engine_beside_camera(args: argparse.Namespace, env: Dict[str, str], bare: BareEngine,
@@ -223,35 +249,44 @@ def bare_engine_beside_camera(args: argparse.Namespace, env: Dict[str, str], bar
 class NodeRun:
     """The node process, its consumer, and a camera started for each of the node's turns."""
 
-    def __init__(self, args: argparse.Namespace, env: Dict[str, str], log_dir: str) -> None:
+    def __init__(self, args: argparse.Namespace, env: Dict[str, str], log_dir: str,
+                 points: bool = False, namespace: str = '') -> None:
         parameters = {'backend': args.backend, 'device': 'cpu', 'threads': args.threads,
-                      'pipeline': args.pipeline}
+                      'pipeline': args.pipeline, 'publish_points': points}
         if args.model:
             parameters['model_path'] = os.path.abspath(args.model)
         self.args, self.env, self.log_dir = args, env, log_dir
-        self.listener = Listener('hydranet_node_bench')
-        self.outputs = OutputTimes(self.listener)
-        self.node = start(NODE_MODULE, node_arguments(NODE_NAME, parameters), env,
-                          os.path.join(log_dir, 'node.log'))
+        self.namespace = namespace
+        name = f'{NODE_NAME}_{namespace}' if namespace else NODE_NAME
+        self.listener = Listener(f'hydranet_node_bench_{namespace or "consumer"}')
+        self.outputs = OutputTimes(self.listener, name, namespace, points)
+        arguments = node_arguments(name, parameters)
+        if namespace:
+            arguments += ['-r', f'__ns:=/{namespace}']
+        self.node = start(NODE_MODULE, arguments, env,
+                          os.path.join(log_dir, f'{name}.log'))
         self.turns = 0
 
     def turn(self, seconds: float) -> Dict[str, object]:
         """Stream the camera for one turn; return the node's outputs in it after its first."""
         self.turns += 1
         already = len(self.outputs.outputs())
-        camera = start(DEMO_SOURCE_MODULE, camera_arguments(self.args), self.env,
-                       os.path.join(self.log_dir, f'camera_{self.turns}.log'))
+        camera = start(DEMO_SOURCE_MODULE, camera_arguments(self.args, self.namespace),
+                       self.env, os.path.join(self.log_dir,
+                                              f'camera_{self.namespace}{self.turns}.log'))
         try:
             wait_for(lambda: len(self.outputs.outputs()) > already, START_TIMEOUT_S,
                      'the first output of the node', [self.node, camera])
             first_ns = self.outputs.outputs()[-1][0]
+            points_before = self.outputs.points_received
             time.sleep(seconds)
             measured = [o for o in self.outputs.outputs() if o[0] > first_ns]
+            points = self.outputs.points_received - points_before
         finally:
             stop(camera)
         time.sleep(IDLE_SETTLE_S)  # the node finishes its last frame
         duration_s = (measured[-1][0] - first_ns) / NS_PER_S if measured else 0.0
-        return {'outputs': len(measured), 'seconds': duration_s,
+        return {'outputs': len(measured), 'seconds': duration_s, 'points_received': points,
                 'latencies_ms': [(arrival - stamp) / 1e6 for arrival, stamp in measured]}
 
     def diagnostics(self) -> Dict[str, str]:
@@ -269,32 +304,48 @@ def measure(args: argparse.Namespace, env: Dict[str, str], log_dir: str) -> Dict
     """Run the turns and the reference; return the raw figures."""
     bare = BareEngine(args, env)
     try:
-        node = NodeRun(args, env, log_dir)
+        if args.points == 'compare':
+            nodes = [NodeRun(args, env, log_dir, False, 'without_points'),
+                     NodeRun(args, env, log_dir, True, 'with_points')]
+        else:
+            nodes = [NodeRun(args, env, log_dir, args.points == 'on')]
         try:
             print('warming the node up...', file=sys.stderr)
-            node.turn(2.0)
-            bare_turns, node_turns = [], []
+            for node in nodes:
+                node.turn(2.0)
+            bare_turns: List[Dict] = []
+            node_turns: List[List[Dict]] = [[] for _ in nodes]
             for round_index in range(args.rounds):
-                node_first = round_index % 2 == 1  # alternate the order against drift
-                if node_first:
-                    node_turns.append(node.turn(args.seconds))
-                bare_turns.append(bare.time_frames(args.bare_frames))
-                if not node_first:
-                    node_turns.append(node.turn(args.seconds))
-                ratio = _rate(node_turns[-1], 'outputs') / _rate(bare_turns[-1], 'frames')
-                print(f'round {round_index + 1}/{args.rounds}: node '
-                      f'{_rate(node_turns[-1], "outputs"):.2f} fps, bare engine '
+                # Alternate the order against drift: bare engine first or last, and the two
+                # nodes of a comparison in turn.
+                order = list(range(len(nodes)))
+                if round_index % 2 == 1:
+                    order.reverse()
+                    bare_turns.append(bare.time_frames(args.bare_frames))
+                for index in order:
+                    node_turns[index].append(nodes[index].turn(args.seconds))
+                if round_index % 2 == 0:
+                    bare_turns.append(bare.time_frames(args.bare_frames))
+                rates = ', '.join(f'{node.namespace or "node"} '
+                                  f'{_rate(turns[-1], "outputs"):.2f} fps'
+                                  for node, turns in zip(nodes, node_turns))
+                ratio = _rate(node_turns[0][-1], 'outputs') / _rate(bare_turns[-1], 'frames')
+                print(f'round {round_index + 1}/{args.rounds}: {rates}, bare engine '
                       f'{_rate(bare_turns[-1], "frames"):.2f} fps, ratio {ratio:.3f}',
                       file=sys.stderr)
-            diagnostics = node.diagnostics()
+            diagnostics = [node.diagnostics() for node in nodes]
         finally:
-            node.close()
+            for node in nodes:
+                node.close()
         print('bare engine beside a camera stream...', file=sys.stderr)
         beside_camera = bare_engine_beside_camera(args, env, bare, log_dir)
     finally:
         bare.close()
-    return {'bare': bare_turns, 'node': node_turns, 'diagnostics': diagnostics,
-            'beside_camera': beside_camera}
+    figures = {'bare': bare_turns, 'node': node_turns[0], 'diagnostics': diagnostics[0],
+               'beside_camera': beside_camera}
+    if len(nodes) > 1:
+        figures['points_node'], figures['points_diagnostics'] = node_turns[1], diagnostics[1]
+    return figures
 
 
 def _rate(turn: Dict, count_key: str) -> float:
@@ -372,7 +423,38 @@ def report(image_rgb: np.ndarray, args: argparse.Namespace, figures: Dict) -> Di
         and overhead_p99 <= OVERHEAD_P99_TARGET_MS,
         'no_frame_older_than_one_period': stale == 0,
     }
+    result['points'] = args.points
+    if args.points == 'on':
+        result['points_received'] = sum(n['points_received'] for n in figures['node'])
+    if 'points_node' in figures:
+        result.update(points_report(figures))
+        result['targets_met']['points_throughput_ge_0.95x'] = \
+            result['points_throughput_ratio'] is not None and \
+            result['points_throughput_ratio'] >= POINTS_THROUGHPUT_TARGET
     return result
+
+
+def points_report(figures: Dict) -> Dict:
+    """Return the node with depth/points against the node without, side by side."""
+    with_points, without = figures['points_node'], figures['node']
+    diagnostics = figures['points_diagnostics']
+    with_fps, without_fps = _total_rate(with_points, 'outputs'), _total_rate(without, 'outputs')
+    return {
+        'node_output_fps_without_points': without_fps,
+        'node_output_fps_with_points': with_fps,
+        'node_output_fps_with_points_by_round': [_rate(n, 'outputs') for n in with_points],
+        'points_throughput_ratio': with_fps / without_fps if without_fps else None,
+        'points_throughput_ratio_by_round': [
+            _rate(w, 'outputs') / _rate(n, 'outputs') if _rate(n, 'outputs') else None
+            for w, n in zip(with_points, without)],
+        'points_received': sum(n['points_received'] for n in with_points),
+        'points_received_per_output': (sum(n['points_received'] for n in with_points)
+                                       / max(1, sum(n['outputs'] for n in with_points))),
+        'node_with_points_publish_ms_mean': _number(diagnostics, 'publish_ms_mean'),
+        'node_with_points_publish_ms_p99': _number(diagnostics, 'publish_ms_p99'),
+        'node_with_points_overhead_ms_p99': _number(diagnostics, 'overhead_ms_p99'),
+        'node_with_points_inference_ms_mean': _number(diagnostics, 'inference_ms_mean'),
+    }
 
 
 def main(argv: Optional[List[str]] = None) -> int:

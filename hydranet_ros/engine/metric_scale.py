@@ -13,7 +13,8 @@ published camera_info, at the output size) is converted to the network input siz
 camera's is the one its training images had at the network input. For a model run at its
 training size (the bundled model) this is the ratio of the two cameras' focal lengths per image
 width. Measured with the bundled model on generated scenes rendered with 1.5x its training
-focal length: depth came out 0.667x the truth, which the scale 1.5 corrects exactly.
+focal length: the median depth came out 0.667x the truth, and AbsRel fell from 0.341 to 0.114
+with the scale (0.090 on scenes of its own camera).
 
 Where a model's training camera comes from, in order: ``config.notes['training_camera']``
 (written by this project's presets for the published checkpoints, or by whoever saved the
