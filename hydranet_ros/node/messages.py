@@ -214,6 +214,16 @@ def serialize_image(pixels: np.ndarray, encoding: str, header: Header) -> bytes:
     return b''.join(writer.parts + [memoryview(layout.pixels).cast('B')])
 
 
+def serialize_compressed(image_format: str, data: bytes, header: Header) -> bytes:
+    """Return the little-endian plain-CDR bytes of a CompressedImage (format and data)."""
+    writer = _Writer()
+    writer.pack('iI', header.stamp.sec, header.stamp.nanosec)
+    writer.string(header.frame_id)
+    writer.string(image_format)
+    writer.pack('I', len(data))
+    return b''.join(writer.parts + [data])
+
+
 # sensor_msgs/PointField datatypes of the NumPy types a cloud's fields may have.
 POINT_FIELD_TYPES = {
     np.dtype(np.int8): 1, np.dtype(np.uint8): 2, np.dtype('<i2'): 3, np.dtype('<u2'): 4,

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from rclpy.publisher import Publisher
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 
 from hydranet_ros.msg import DepthSegmentation, LabelInfo, SegmentationClass
@@ -25,8 +25,9 @@ from ..engine.class_map import class_name, model_name, unlabeled_id
 from ..engine.depth_rules import apply_depth_rules, class_ids, DepthRules
 from ..engine.geometry import build_cloud, CloudFilter, PinholeIntrinsics
 from ..engine.prediction import Prediction
+from ..engine.transport_formats import compressed_depth, jpeg_compressed, png_compressed
 from ..model import HydraNetConfig
-from .messages import array_to_image, serialize_image, serialize_point_cloud
+from .messages import array_to_image, serialize_compressed, serialize_image, serialize_point_cloud
 from .parameters import NodeSettings, ParameterSpec, latched_qos, output_qos
 
 CONFIDENCE_MONO8_SCALE = 255.0
@@ -57,6 +58,12 @@ class OutputFrame:
             if settings.points_keep_classes and not keep:
                 keep = (unlabeled_id(self.prediction.labels.dtype),)  # none known: keep none
         return CloudFilter(keep, drop, settings.points_min_depth_m, settings.points_max_depth_m)
+
+    @cached_property
+    def overlay(self) -> np.ndarray:
+        """The class colours blended over the image (rgb8), made once for both colour outputs."""
+        return overlay_labels(self.rgb, self.prediction.labels, self.colors,
+                              self.settings.overlay_alpha)
 
     @cached_property
     def labels_encoding(self) -> str:
@@ -107,9 +114,27 @@ def _confidence(frame: OutputFrame) -> bytes:
 
 
 def _color(frame: OutputFrame) -> bytes:
-    overlay = overlay_labels(frame.rgb, frame.prediction.labels, frame.colors,
-                             frame.settings.overlay_alpha)
-    return serialize_image(overlay, 'rgb8', frame.header)
+    return serialize_image(frame.overlay, 'rgb8', frame.header)
+
+
+def _labels_compressed(frame: OutputFrame) -> bytes:
+    """PNG of the labels: lossless, as image_transport's compressed plugin writes it."""
+    payload = png_compressed(frame.prediction.labels, frame.labels_encoding)
+    return serialize_compressed(payload.format, payload.data, frame.header)
+
+
+def _color_compressed(frame: OutputFrame) -> bytes:
+    """JPEG of the overlay, as image_transport's compressed plugin writes it."""
+    payload = jpeg_compressed(frame.overlay, 'rgb8', frame.settings.color_jpeg_quality)
+    return serialize_compressed(payload.format, payload.data, frame.header)
+
+
+def _depth_compressed(frame: OutputFrame) -> bytes:
+    """Quantised inverse depth in a 16-bit PNG, as compressed_depth_image_transport writes."""
+    settings = frame.settings
+    payload = compressed_depth(frame.prediction.depth, settings.compressed_depth_max_m,
+                               settings.compressed_depth_quantization_m)
+    return serialize_compressed(payload.format, payload.data, frame.header)
 
 
 def _points(frame: OutputFrame) -> bytes:
@@ -169,6 +194,20 @@ OUTPUT_DECLARATIONS: Tuple[OutputDeclaration, ...] = (
                                               'labels and confidence; needs camera_info)'),
                       'depth/points', PointCloud2, _points, qos='points_qos',
                       needs_camera_info=True),
+    OutputDeclaration('labels_compressed', ParameterSpec(
+        'publish_labels_compressed', False, 'Publish segmentation/labels/compressed '
+        '(sensor_msgs/CompressedImage: PNG, lossless, as the compressed plugin of '
+        'image_transport writes it)'),
+        'segmentation/labels/compressed', CompressedImage, _labels_compressed),
+    OutputDeclaration('color_compressed', ParameterSpec(
+        'publish_color_compressed', False, 'Publish segmentation/color/compressed '
+        '(sensor_msgs/CompressedImage: JPEG of the overlay at color_jpeg_quality)'),
+        'segmentation/color/compressed', CompressedImage, _color_compressed),
+    OutputDeclaration('depth_compressed', ParameterSpec(
+        'publish_depth_compressed', False, 'Publish depth/image/compressedDepth '
+        '(sensor_msgs/CompressedImage: quantised inverse depth in a 16-bit PNG, as '
+        'compressed_depth_image_transport writes it)'),
+        'depth/image/compressedDepth', CompressedImage, _depth_compressed),
 )
 OUTPUT_PARAMETERS: Tuple[ParameterSpec, ...] = tuple(o.parameter for o in OUTPUT_DECLARATIONS)
 

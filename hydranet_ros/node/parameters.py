@@ -20,6 +20,7 @@ from ..engine.devices import device_problem
 from ..engine.geometry import POINTS_FIELD_CHOICES
 from ..engine.metric_scale import DEPTH_SCALE_CHOICES
 from ..engine.run_plan import plan_problem
+from ..engine.transport_formats import DEFAULT_DEPTH_QUANTIZATION_M, DEFAULT_JPEG_QUALITY
 from ..model import PRESETS
 
 Value = Union[str, bool, int, float, Tuple[str, ...]]
@@ -41,6 +42,8 @@ PIPELINE_CHOICES = ('auto', 'always', 'never')  # not on/off: YAML reads those a
 INPUT_QOS_CHOICES = ('sensor_data', 'reliable', 'best_effort')
 OUTPUT_QOS_CHOICES = ('reliable', 'best_effort')
 LATCHED_DEPTH = 1
+JPEG_QUALITY_RANGE = (1, 100)
+MIN_DEPTH_QUANTIZATION_M = 1.0
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,19 @@ CORE_SPECS: Tuple[ParameterSpec, ...] = (
     ParameterSpec('points_organized', True, 'depth/points keeps the image grid, with NaN points '
                   'where depth is invalid or a filter removes the point; false leaves those '
                   'points out (an unorganised cloud, height 1)'),
+    ParameterSpec('color_jpeg_quality', DEFAULT_JPEG_QUALITY, 'JPEG quality of '
+                  'segmentation/color/compressed (1..100, higher is better and larger)',
+                  value_range=JPEG_QUALITY_RANGE),
+    ParameterSpec('compressed_depth_max_m', 0.0, 'depth/image/compressedDepth marks depths at '
+                  'or beyond this as invalid (the depth_max of the plugin); 0: just beyond the '
+                  'farthest depth of each frame (every valid pixel kept)',
+                  value_range=(0.0, MAX_DEPTH_LIMIT_M)),
+    ParameterSpec('compressed_depth_quantization_m', DEFAULT_DEPTH_QUANTIZATION_M, 'Depth at '
+                  'which one step of depth/image/compressedDepth is about 1 m (depth_quantization '
+                  'of the plugin): with this value q the error at depth d is below '
+                  'd^2 / (q (q + 1) - d); '
+                  'larger is finer far away but cannot hold depths as near',
+                  value_range=(MIN_DEPTH_QUANTIZATION_M, MAX_DEPTH_LIMIT_M)),
     ParameterSpec('pipeline', 'auto', 'Decode and publish each frame on a second thread while '
                   'the network runs the next: more frames per second, but on a CPU with no core '
                   'to spare the two compete (older frames, longer publishing). auto: on when '
