@@ -44,6 +44,7 @@ from ..engine.run_plan import BACKEND_PRECISIONS
 from ..model import CheckpointError, HydraNet, build_hydranet, load_hydranet
 from ..model.blocks import ChainedResidualPool
 from .engine_options import build_engine, engine_line, input_size, positive_int, ToolError
+from .errors import add_debug_argument, tool_main
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHARED_REFERENCE_MODEL = os.path.join('reference', 'ckpt_nyud_random.pth')
@@ -60,7 +61,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
-class BenchError(RuntimeError):
+class BenchError(ToolError):
     """A benchmark cannot start (no model, unreadable picture); the tool exits with code 2."""
 
 
@@ -98,7 +99,8 @@ def load_picture(path: Optional[str]) -> Tuple[np.ndarray, str]:
             if image is not None:
                 return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), os.path.basename(candidate)
     if path:
-        raise BenchError(f'cannot read the picture {path!r}')
+        raise BenchError(f'{path}: not a readable picture; pass a PNG or JPEG file with '
+                         f'--input, or leave --input out')
     return synthetic_picture(*DEFAULT_SIZE), 'synthetic'
 
 
@@ -496,6 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--quick', action='store_true',
                         help='smoke test: a 48x64 input, 2 repeats, 1 warm-up run (for tests; '
                              'the times mean nothing)')
+    add_debug_argument(parser)
     return parser
 
 
@@ -514,6 +517,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
+@tool_main('hydranet-bench')
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the benchmark; return 0, 1 if a configuration failed, 2 for usage problems."""
     try:
@@ -526,9 +530,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.backends is None:
             args.backends = ['torch'] if bench.device.type == 'cuda' else ['onnxruntime',
                                                                            'torch']
-    except (BenchError, CheckpointError, BackendError, ValueError) as error:
-        log(f'error: {error}')
-        return EXIT_USAGE
+    except (CheckpointError, BackendError, ValueError) as error:
+        raise ToolError(str(error)) from error
     log(f'model {args.model_path} ({model.config.num_classes} classes), input '
         f'{picture_name}, device {bench.device}')
     failures = bench.run()
