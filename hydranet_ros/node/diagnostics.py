@@ -23,6 +23,33 @@ REJECTION_LOG_PERIOD_S = 5.0
 REJECTION_LOG_BURST = 3
 LATENCY_NAMES = ('inference', 'receive_to_publish', 'overhead', 'take', 'decode', 'publish',
                  'stamp_to_publish', 'frame_age', 'period')
+MAX_STAMP_TO_RECEIVE_MS = 60_000.0
+"""A camera stamp older than this at reception is not on the node's clock (bag or sim time)."""
+MAX_STAMP_AHEAD_MS = 1_000.0
+"""A stamp this far ahead of the node's clock is not on it either (beyond clock skew)."""
+STAMP_NOT_ON_CLOCK = ('n/a: the camera stamps are not on the node clock (a bag or a simulation '
+                      'without use_sim_time?)')
+MAX_MESSAGE_REASON_CHARS = 160
+
+
+def stamp_on_node_clock(stamp_to_publish_ms: float, receive_to_publish_ms: float) -> bool:
+    """Return True when a frame's stamp is on the node's clock, so that its age means something.
+
+    The time from the stamp to the frame's reception must lie between a little ahead (clock
+    skew between hosts) and ``MAX_STAMP_TO_RECEIVE_MS``; a bag replayed without
+    ``use_sim_time``, or a simulation stamping from zero, is days or decades off.
+    """
+    stamp_to_receive_ms = stamp_to_publish_ms - receive_to_publish_ms
+    return -MAX_STAMP_AHEAD_MS <= stamp_to_receive_ms <= MAX_STAMP_TO_RECEIVE_MS
+
+
+def short_reason(error: BaseException, limit: int = MAX_MESSAGE_REASON_CHARS) -> str:
+    """Return an error as its type and first sentence, short enough for a status message."""
+    text = ' '.join(str(error).split())
+    first = text.split('. ')[0].rstrip('.') or type(error).__name__
+    if len(first) > limit:
+        first = first[:limit - 3].rstrip() + '...'
+    return f'{type(error).__name__}: {first}'
 
 
 class RateWindow:
@@ -76,7 +103,8 @@ class FrameTimes:
     inference_ms: float
     receive_to_publish_ms: float
     overhead_ms: float
-    stamp_to_publish_ms: float
+    stamp_to_publish_ms: Optional[float]
+    """None when the stamp is not on the node's clock (see ``stamp_on_node_clock``)."""
     frame_age_ms: float
     period_ms: Optional[float]
     take_ms: float = 0.0
@@ -95,6 +123,7 @@ class NodeStatistics:
     skipped_no_subscribers: int = 0
     failed: int = 0
     stale: int = 0
+    stamps_not_on_clock: int = 0
     last_rejection: str = ''
     rejected_by_kind: Dict[str, int] = field(default_factory=dict)
     rejected_camera_infos: int = 0
@@ -183,7 +212,10 @@ class NodeStatistics:
             self.latencies['take'].add(times.take_ms)
             self.latencies['decode'].add(times.decode_ms)
             self.latencies['publish'].add(times.publish_ms)
-            self.latencies['stamp_to_publish'].add(times.stamp_to_publish_ms)
+            if times.stamp_to_publish_ms is None:
+                self.stamps_not_on_clock += 1
+            else:
+                self.latencies['stamp_to_publish'].add(times.stamp_to_publish_ms)
             self.latencies['frame_age'].add(times.frame_age_ms)
             if times.period_ms is not None:
                 self.latencies['period'].add(times.period_ms)
@@ -199,6 +231,7 @@ class NodeStatistics:
                 'frames_dropped': self.dropped, 'frames_rejected': self.rejected,
                 'frames_skipped_no_subscribers': self.skipped_no_subscribers,
                 'frames_failed': self.failed, 'frames_stale': self.stale,
+                'frames_stamp_not_on_clock': self.stamps_not_on_clock,
                 'last_rejection': self.last_rejection,
                 'camera_info_rejected': self.rejected_camera_infos,
                 'last_camera_info_rejection': self.last_camera_info_rejection,
@@ -214,6 +247,8 @@ class NodeStatistics:
                 summary = window.summary()
                 for key, value in (summary or {}).items():
                     result[f'{name}_ms_{key}'] = value
+            if self.stamps_not_on_clock and self.latencies['stamp_to_publish'].summary() is None:
+                result['stamp_to_publish_ms'] = STAMP_NOT_ON_CLOCK
         return result
 
 

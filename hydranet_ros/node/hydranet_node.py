@@ -135,11 +135,12 @@ class HydraNetNode(LifecycleNode):
         self._publish_label_infos()
 
     def _on_engine_failed(self, settings: NodeSettings, error: Exception) -> None:
-        self._engine_error = f'{type(error).__name__}: {error}'
+        self._engine_error = diagnostics.short_reason(error) + ' (the full reason is in the log)'
         serving = self.engines.settings
         still = (f'still serving {model_name(serving.model_path)}'
                  if serving is not None else 'no engine is serving')
-        self.get_logger().error(f'cannot build the engine ({self._engine_error}); {still}')
+        self.get_logger().error(f'cannot build the engine ({type(error).__name__}: {error}); '
+                                f'{still}')
 
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: State) -> TransitionCallbackReturn:
@@ -148,9 +149,9 @@ class HydraNetNode(LifecycleNode):
         try:
             engine = self.engines.load(settings)
         except Exception as error:  # a bad model or device must not kill the node
-            self._engine_error = f'{type(error).__name__}: {error}'
+            self._engine_error = diagnostics.short_reason(error)
             self.get_logger().error(f'configure failed: cannot load the model: '
-                                    f'{self._engine_error}')
+                                    f'{type(error).__name__}: {error}')
             return TransitionCallbackReturn.FAILURE
         self._engine_error = None
         for camera in self._cameras.all:

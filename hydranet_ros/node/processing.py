@@ -17,7 +17,7 @@ from ..engine import ImageFormatError, InferenceEngine
 from ..engine.memory import release_unused_heap
 from ..engine.prediction import NetworkOutputs
 from .camera_input import ReceivedFrame
-from .diagnostics import FrameTimes
+from .diagnostics import FrameTimes, stamp_on_node_clock
 from .engine_holder import is_out_of_memory, pipelined, release_memory
 from .input_checks import ENCODING, OUT_OF_MEMORY, UNDECODABLE
 from .depth_trust import DepthTrust
@@ -313,7 +313,8 @@ class FrameProcessor:
         frame.camera.stats.frame_published(end_s, FrameTimes(
             inference_ms=inference_ms, receive_to_publish_ms=receive_to_publish_ms,
             overhead_ms=receive_to_publish_ms - inference_ms - waited_s * MS_PER_S,
-            stamp_to_publish_ms=stamp_to_publish_ms,
+            stamp_to_publish_ms=stamp_to_publish_ms
+            if stamp_on_node_clock(stamp_to_publish_ms, receive_to_publish_ms) else None,
             frame_age_ms=(in_flight.start_s - frame.received_s) * MS_PER_S,
             period_ms=in_flight.period_ms, take_ms=frame.take_ms, decode_ms=in_flight.decode_ms,
             publish_ms=publish_ms))
