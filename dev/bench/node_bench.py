@@ -439,7 +439,18 @@ def points_report(figures: Dict) -> Dict:
     with_points, without = figures['points_node'], figures['node']
     diagnostics = figures['points_diagnostics']
     with_fps, without_fps = _total_rate(with_points, 'outputs'), _total_rate(without, 'outputs')
+    # The cloud's cost per frame inside the node (built, serialised, handed to DDS): publishing
+    # time with it minus without, against the inference time; steadier than the frame rates
+    # when other work shares the CPU.
+    publish_with = _number(diagnostics, 'publish_ms_mean')
+    publish_without = _number(figures['diagnostics'], 'publish_ms_mean')
+    inference = _number(figures['diagnostics'], 'inference_ms_mean')
+    cost = publish_with - publish_without if None not in (publish_with, publish_without) \
+        else None
     return {
+        'points_publish_cost_ms': cost,
+        'points_cost_share_of_inference': cost / inference if cost is not None and inference
+        else None,
         'node_output_fps_without_points': without_fps,
         'node_output_fps_with_points': with_fps,
         'node_output_fps_with_points_by_round': [_rate(n, 'outputs') for n in with_points],
