@@ -170,7 +170,7 @@ def build_cloud(depth_m: np.ndarray, intrinsics: PinholeIntrinsics, labels: np.n
     if cloud_filter is not None:
         removed = filtered_out(z, kept_labels, cloud_filter)
         if removed.any():
-            z[removed] = np.nan
+            z = np.where(removed, np.float32(np.nan), z)  # z may be a view of depth_m
             x[removed] = np.nan
             y[removed] = np.nan
     planes = [x, y, z]

@@ -107,7 +107,9 @@ def test_class_and_depth_filters_make_nan_points_or_drop_them():
     """keep/drop by class id and a depth window: NaN when organised, absent when not."""
     depth, labels, confidence, rgb = _frame(3)
     keep = CloudFilter(keep_ids=(1, 2), drop_ids=(2,), min_depth_m=2.0, max_depth_m=15.0)
+    original = depth.copy()
     cloud = build_cloud(depth, INTRINSICS, labels, confidence, rgb, PCL, cloud_filter=keep)
+    np.testing.assert_array_equal(depth, original)  # the depth image itself is left alone
     with np.errstate(invalid='ignore'):
         kept = (labels == 1) & (depth >= 2.0) & (depth <= 15.0)
     assert cloud.shape == depth.shape
