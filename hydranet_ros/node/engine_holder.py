@@ -13,6 +13,8 @@ import sys
 import threading
 from typing import Callable, Generic, Hashable, Optional, Tuple, TypeVar
 
+import numpy as np
+
 from ..engine import InferenceEngine
 from ..engine.default_model import default_model_path
 from ..engine.memory import release_unused_heap
@@ -160,6 +162,9 @@ def build_engine(settings, warm_up_size: Optional[Tuple[int, int]],
 
     With ``in_child_first`` an ONNX Runtime engine is first exported in a child process (so
     that a rebuild never stalls the serving engine's thread), then opened from the cache.
+    With several cameras and a fixed network input, every batch size up to ``max_batch`` is
+    warmed up (ONNX Runtime exports one network per batch size): the first batch of three
+    frames must not stall the cameras for the seconds an export takes.
     """
     model = settings.model_path or None
     if model is None and not os.path.isfile(default_model_path()):
@@ -170,19 +175,32 @@ def build_engine(settings, warm_up_size: Optional[Tuple[int, int]],
                    precision=settings.precision, input_size=settings.inference_size,
                    threads=settings.threads or None, preset=settings.preset or None,
                    fallback_to_cpu=settings.device_fallback)
+    batches = settings.max_batch or max(1, len(settings.cameras))
     if in_child_first and settings.backend in ('auto', 'onnxruntime'):
-        _prepare_in_child(model, options, warm_up_size)
+        _prepare_in_child(model, options, warm_up_size, batches)
     engine = InferenceEngine(model, **options)
-    if engine.plan.input_size is not None or warm_up_size is not None:
-        engine.warm_up(*(engine.plan.input_size or warm_up_size))
+    warm_up(engine, warm_up_size, batches)
     release_unused_heap()  # the temporaries of loading, exporting and warming up
     return engine
 
 
+def warm_up(engine: InferenceEngine, size: Optional[Tuple[int, int]], batches: int) -> None:
+    """Run the engine once per batch size on blank frames (the network's size if fixed)."""
+    size = engine.plan.input_size or size
+    if size is None:
+        return
+    blank = np.zeros(size + (3,), np.uint8)
+    largest = batches if engine.plan.input_size is not None else 1
+    for batch in range(1, largest + 1):
+        for network in engine.run_network_many([blank] * batch):
+            engine.finish(network, with_overlay=False)
+
+
 def _prepare_in_child(model: Optional[str], options: dict,
-                      warm_up_size: Optional[Tuple[int, int]]) -> None:
+                      warm_up_size: Optional[Tuple[int, int]], batches: int) -> None:
     """Build and warm up the engine once in a child process, filling the export cache."""
-    request = json.dumps({'model': model, 'options': options, 'size': warm_up_size})
+    request = json.dumps({'model': model, 'options': options, 'size': warm_up_size,
+                          'batches': batches})
     result = subprocess.run([sys.executable, '-c', _PREPARE_SCRIPT, request],
                             capture_output=True, text=True, timeout=PREPARE_TIMEOUT_S)
     if result.returncode != 0:  # the real build in this process reports the reason
@@ -192,14 +210,13 @@ def _prepare_in_child(model: Optional[str], options: dict,
 _PREPARE_SCRIPT = """
 import json, sys
 from hydranet_ros.engine import InferenceEngine
+from hydranet_ros.node.engine_holder import warm_up
 request = json.loads(sys.argv[1])
 options = request['options']
 if options['input_size'] is not None:
     options['input_size'] = tuple(options['input_size'])
-engine = InferenceEngine(request['model'], **options)
-size = engine.plan.input_size or request['size']
-if size is not None:
-    engine.warm_up(*size)
+size = tuple(request['size']) if request['size'] else None
+warm_up(InferenceEngine(request['model'], **options), size, request['batches'])
 """
 
 
