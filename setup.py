@@ -11,6 +11,7 @@ setup(
     package_data={'hydranet_ros': ['assets/*', 'assets/**/*']},
     include_package_data=True,
     zip_safe=False,
+    extras_require={'fleet': ['ray==2.60.0']},  # hydranet-fleet; kept in requirements-dev.txt
     entry_points={
         'console_scripts': [
             'hydranet-infer = hydranet_ros.tools.infer:main',
@@ -19,6 +20,7 @@ setup(
             'hydranet-train = hydranet_ros.tools.train:main',
             'hydranet-eval = hydranet_ros.tools.evaluate:main',
             'hydranet-bag = hydranet_ros.tools.bag:main',
+            'hydranet-fleet = hydranet_ros.tools.fleet:main',
             'hydranet_node = hydranet_ros.node.launcher:main',
             'hydranet_demo_source = hydranet_ros.node.launcher:demo_source',
         ],

@@ -20,7 +20,7 @@ SAMPLE = Path(hydranet_ros.__file__).resolve().parent / 'assets' / 'samples' / '
 HELP_TIMEOUT_S = 120
 RUN_TIMEOUT_S = 600
 USER_COMMANDS = ['hydranet-infer', 'hydranet-bag', 'hydranet-bench', 'hydranet-demo',
-                 'hydranet-train', 'hydranet-eval']
+                 'hydranet-train', 'hydranet-eval', 'hydranet-fleet']
 
 
 def command_path(name: str) -> str:
