@@ -19,6 +19,8 @@ import sys
 import traceback
 from typing import Callable, List, Optional, Sequence, Tuple, TypeVar
 
+import cv2
+
 from ..model import CheckpointError
 from ..model.checkpoint_file import without_unsafe_advice
 from ..signals import stops_quietly
@@ -90,6 +92,14 @@ def report(prog: str, error: BaseException, debug: bool = False) -> int:
     return code
 
 
+def quiet_opencv() -> None:
+    """Stop OpenCV's own log lines (``[ WARN:0] ... PNG input buffer is incomplete``).
+
+    The tools say in their own line what is wrong with a file OpenCV cannot decode.
+    """
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
 def tool_main(prog: str) -> Callable[[Main], Main]:
     """Wrap a tool's ``main(argv)``: errors become one line and an exit code; signals end it.
 
@@ -99,6 +109,7 @@ def tool_main(prog: str) -> Callable[[Main], Main]:
         @functools.wraps(main)
         def run(argv: Optional[Sequence[str]] = None) -> int:
             given: List[str] = list(sys.argv[1:] if argv is None else argv)
+            quiet_opencv()
             try:
                 return main(argv)
             except KeyboardInterrupt:

@@ -17,6 +17,7 @@ import sys
 import cv2
 import numpy as np
 import torch
+import yaml
 
 from hydranet_ros.data.datasets import DATASET_KINDS, open_dataset
 from hydranet_ros.engine import BACKENDS
@@ -107,7 +108,7 @@ def open_data(args, height, width, limit):
     try:
         return open_dataset(args.data, args.data_root, args.split, limit, height=height,
                             width=width, seed=args.scene_seed, depth_scale=args.depth_scale)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as error:
         raise ToolError(f'{error}; check --data-root and --split (docs/training.md describes '
                         f'the {args.data} layout)') from error
 

@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 import torch
+import yaml
 
 from hydranet_ros.data.datasets import DATASET_KINDS, open_dataset
 from hydranet_ros.data.scene_store import write_scene_split
@@ -153,7 +154,7 @@ def open_data(args, split, limit, seed):
     try:
         return open_dataset(args.data, args.data_root, split, limit, height=args.height,
                             width=args.width, seed=seed, depth_scale=args.depth_scale)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as error:
         raise ToolError(f'{error}; check --data-root and the split names (docs/training.md '
                         f'describes the {args.data} layout)') from error
 
@@ -244,7 +245,11 @@ def main(argv=None):
                                      {'segm': args.segm_weight, 'depth': args.depth_weight})
     trainer = Trainer(model, weighting, train_set, val_source, settings, args.out, args.device)
     if args.resume:
-        trainer.resume(os.path.join(args.out, LAST_CHECKPOINT))
+        last = os.path.join(args.out, LAST_CHECKPOINT)
+        if not os.path.exists(last):
+            raise ToolError(f'--resume: {last} does not exist; run without --resume first, or '
+                            f'pass the --out of an earlier run')
+        trainer.resume(last)
         print(f'resumed at epoch {trainer.epoch}, step {trainer.step_in_epoch} of '
               f'{trainer.steps_per_epoch} ({trainer.global_step} steps done)')
     print(f'{len(train_source)} training samples, {trainer.steps_per_epoch} steps per epoch, '
