@@ -1,29 +1,40 @@
-r"""Write docs/reliability.md from the JSON of a fuzzing run and a soak run.
+r"""Write docs/reliability.md from the JSON of a fuzzing run, a soak run and the tools' corpus.
 
 ::
 
     python -m dev.reliability.fuzz --malformed 10000 --json-out fuzz.json
     python -m dev.reliability.soak --minutes 10 --json-out soak.json
-    python -m dev.reliability.report --fuzz fuzz.json --soak soak.json \\
+    python test/tools/door_corpus.py --big-photo --json-out tools.json
+    python -m dev.reliability.report --fuzz fuzz.json --soak soak.json --tools tools.json \\
         --out docs/reliability.md
 
-The hostile-file and fault sections describe what the test suite checks on every run.
+The hostile-file and fault sections describe what the test suite checks on every run. A
+section whose JSON is not given is kept as it stands in the file written before.
 """
 import argparse
 import json
+import os
 import sys
 from typing import Dict, List, Optional
 
 from .fuzz_cases import CASE_DESCRIPTIONS, DECODER
 
 TITLE = '# Reliability of hydranet_node'
+FUZZ_HEADING = '## 1. Bad input: fuzzing'
+SOAK_HEADING = '## 4. Long runs: soak'
+TOOLS_HEADING = '## 5. The tools: bad input at every door'
+FAILED_VERDICT = 'a target FAILED'
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--fuzz', required=True, help='JSON written by fuzz_node --json-out')
-    parser.add_argument('--soak', required=True, help='JSON written by soak --json-out')
+    parser.add_argument('--fuzz', help='JSON written by dev.reliability.fuzz --json-out '
+                                       '(default: keep the section of --out)')
+    parser.add_argument('--soak', help='JSON written by dev.reliability.soak --json-out '
+                                       '(default: keep the section of --out)')
+    parser.add_argument('--tools', help='JSON written by test/tools/door_corpus.py --json-out '
+                                        '(default: keep the section of --out)')
     parser.add_argument('--out', default='docs/reliability.md', help='Markdown file to write')
     return parser.parse_args(argv)
 
@@ -49,7 +60,7 @@ def _table(header: List[str], rows: List[List[object]]) -> List[str]:
 
 def fuzz_section(fuzz: Dict) -> List[str]:
     """Return the Markdown of the fuzzing run."""
-    lines = ['## 1. Bad input: fuzzing', '',
+    lines = [FUZZ_HEADING, '',
              f'Command: `python -m dev.reliability.fuzz --malformed '
              f'{fuzz["malformed_messages"]}` (source {fuzz.get("source_revision") or "unknown"}; '
              f'{fuzz["seconds"]:.0f} s; {fuzz.get("cpu_count")} '
@@ -145,7 +156,7 @@ def soak_section(soak: Dict) -> List[str]:
     identity_ok = soak['accounted'] == soak['frames_received']
     published_ok = soak['frames_published'] == soak['frames_received'] + soak.get(
         'frames_lost_in_transport', 0)
-    lines = ['## 4. Long runs: soak', '',
+    lines = [SOAK_HEADING, '',
              f'Command: `python -m dev.reliability.soak --minutes '
              f'{soak["minutes_measured"]:g}` (source {soak.get("source_revision") or "unknown"}; '
              f'{soak["seconds"] / 60:.1f} min in all; '
@@ -263,12 +274,20 @@ COMMANDS = [
     '# the long forms (a few minutes; 10 minutes plus warm-up)',
     'nice -n 10 python -m dev.reliability.fuzz --malformed 10000 --json-out fuzz.json',
     'nice -n 10 python -m dev.reliability.soak --minutes 10 --json-out soak.json',
-    'python -m dev.reliability.report --fuzz fuzz.json --soak soak.json \\',
-    '    --out docs/reliability.md',
-    '# the short forms, in the test suite (about two minutes together)',
+    'python test/tools/door_corpus.py --big-photo --json-out tools.json',
+    'python -m dev.reliability.report --fuzz fuzz.json --soak soak.json --tools tools.json \\',
+    '    --out docs/reliability.md   # a JSON left out keeps its section as it is',
+    '# the short forms, in the test suite (about three minutes together)',
     'python -m pytest test/dev/test_fuzz.py test/node/test_hostile_files.py \\',
-    '    test/node/test_faults.py test/dev/test_soak.py -q',
+    '    test/node/test_faults.py test/dev/test_soak.py test/tools/test_door_corpus.py -q',
 ]
+TOOL_RULES = (
+    'Every tool reports a bad input in one line, `<tool>: error: <file>: <what is wrong>; <what '
+    'to do>`, and ends with exit code 2 for bad usage or input found before any work, 1 for a '
+    'failure while running (a folder run or a bag goes on past a bad file or frame, names each '
+    'one and counts them by reason in its summary) and 0 when done; a traceback is printed '
+    'only with `--debug`. No output may advise loading a checkpoint with `weights_only` '
+    'turned off. See [tools.md](tools.md#when-something-is-wrong).')
 
 
 def static_sections() -> List[str]:
@@ -286,24 +305,125 @@ def static_sections() -> List[str]:
     return lines + ['', START_UP_SIGNALS, '', ARRIVAL_CHECKS]
 
 
-def report(fuzz: Dict, soak: Dict) -> str:
-    """Return the whole Markdown document."""
-    verdict = fuzz['passed'] and soak['passed']
+def tools_passed(tools: Dict) -> bool:
+    """Return True when every case of the corpus held."""
+    return tools['held'] == tools['cases'] and not tools['tracebacks'] and \
+        not tools['unsafe_advice']
+
+
+def _exit_codes(codes: Dict[str, int]) -> str:
+    return ', '.join(f'{code}: {count}' for code, count in sorted(codes.items()))
+
+
+def tools_section(tools: Dict) -> List[str]:
+    """Return the Markdown of the tools' corpus (and of the large photo, when measured)."""
+    lines = [TOOLS_HEADING, '',
+             f'Command: `python test/tools/door_corpus.py` (source '
+             f'{tools.get("source_revision") or "unknown"}; {tools["seconds"]:.0f} s; in the '
+             f'suite as `test/tools/test_door_corpus.py`, which also runs a few of the cases '
+             f'again as the installed commands). {tools["cases"]} cases, '
+             f'{tools["bad_inputs"]} bad inputs in all, each generated by the corpus (nothing '
+             f'downloaded), each with the exit code and the words its output must hold.', '',
+             TOOL_RULES, '']
+    lines += _table(['figure', 'result'], [
+        ['cases / bad inputs', f'{tools["cases"]} / {tools["bad_inputs"]}'],
+        ['answered as documented (exit code and words)', f'{tools["held"]} of '
+                                                         f'{tools["cases"]}'],
+        ['tracebacks', tools['tracebacks']],
+        ['unsafe advice (turning weights_only off, allow-listing globals)',
+         tools['unsafe_advice']],
+        ['bags cut or bit-flipped (sqlite3 and MCAP, many offsets)',
+         f'{tools["bag_fuzz_cases"]} (exit codes {_exit_codes(tools["bag_fuzz_exit_codes"])})'],
+        ['verdict', 'passed' if tools_passed(tools) else '**FAILED**'],
+    ])
+    lines += ['', 'Per door:', '']
+    lines += _table(['door', 'cases', 'bad inputs', 'exit codes', 'held'], [
+        [f'`{tool}`', entry['cases'], entry['bad_inputs'], _exit_codes(entry['exit_codes']),
+         f'{entry["held"]} of {entry["cases"]}'] for tool, entry in tools['tools'].items()])
+    examples = [o for o in tools['outcomes'] if not o['case'].startswith('fuzz:')]
+    lines += ['', 'What each bad input gets (the first error or skip line; paths shortened):',
+              '']
+    lines += _table(['door', 'bad input', 'exit', 'says'], [
+        [f'`{o["tool"]}`', o['what'], o['exit_code'],
+         '`' + _shortened(o['said']).replace('|', '/').replace('`', "'") + '`']
+        for o in examples])
+    photo = tools.get('big_photo')
+    if photo:
+        lines += ['', f'Memory: `{photo["command"]}` on a generated {photo["size"]} JPEG '
+                      f'photo: peak resident memory {photo["peak_rss_mb"]:.0f} MB '
+                      f'({photo["seconds"]:.0f} s, exit code {photo["exit_code"]}); the '
+                      f'picture is shrunk to {photo["processed"]} (`--max-input-pixels`, the '
+                      f'node\'s default {photo["max_input_pixels"]}) with a note. Without '
+                      f'the limit (`--max-input-pixels 0`) the same run peaks at '
+                      f'{photo.get("unlimited_peak_rss_mb", float("nan")):.0f} MB.']
+    return lines
+
+
+def _shortened(text: str, limit: int = 160) -> str:
+    """Return a line with temporary folders cut out and its length bounded."""
+    parts = [part if '/' not in part else part.rsplit('/', 1)[-1] for part in text.split(' ')]
+    text = ' '.join(parts)
+    return text if len(text) <= limit else text[:limit - 3] + '...'
+
+
+def _sections(text: str) -> Dict[str, List[str]]:
+    """Return the sections of an earlier report by heading (the title and intro under '')."""
+    sections: Dict[str, List[str]] = {'': []}
+    heading = ''
+    for line in text.splitlines():
+        if line.startswith('## '):
+            heading = line
+            sections[heading] = []
+        sections[heading].append(line)
+    return sections
+
+
+def _kept(sections: Dict[str, List[str]], heading: str) -> List[str]:
+    """Return a section of the earlier report (without trailing blank lines)."""
+    lines = list(sections.get(heading, [heading, '', '(not measured yet)']))
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return lines
+
+
+def report(fuzz: Optional[Dict], soak: Optional[Dict], tools: Optional[Dict] = None,
+           earlier: str = '') -> str:
+    """Return the whole Markdown document; sections without JSON come from ``earlier``."""
+    sections = _sections(earlier)
+    verdicts = [data['passed'] for data in (fuzz, soak) if data is not None]
+    verdicts += [tools_passed(tools)] if tools is not None else []
+    if None in (fuzz, soak, tools):
+        verdicts.append(FAILED_VERDICT not in '\n'.join(sections['']))
     lines = [TITLE, '',
-             'How hydranet_node behaves under malformed input, hostile model files, faults and '
-             'long runs, measured by the commands at the end of this page (this file is '
-             'written by `dev/reliability/report.py` from their JSON output). '
-             f'Overall: **{"every target held" if verdict else "a target FAILED"}**.', '']
-    lines += fuzz_section(fuzz) + [''] + static_sections() + [''] + soak_section(soak)
+             'How hydranet_node and the command-line tools behave under malformed input, '
+             'hostile model files, faults and long runs, measured by the commands at the end '
+             'of this page (this file is written by `dev/reliability/report.py` from their '
+             'JSON output). '
+             f'Overall: **{"every target held" if all(verdicts) else FAILED_VERDICT}**.', '']
+    lines += fuzz_section(fuzz) if fuzz is not None else _kept(sections, FUZZ_HEADING)
+    lines += [''] + static_sections() + ['']
+    lines += soak_section(soak) if soak is not None else _kept(sections, SOAK_HEADING)
+    lines += ['']
+    lines += tools_section(tools) if tools is not None else _kept(sections, TOOLS_HEADING)
     lines += ['', '## Commands', '', '```bash'] + COMMANDS + ['```']
     return '\n'.join(lines).rstrip() + '\n'
 
 
+def _load(path: Optional[str]) -> Optional[Dict]:
+    if not path:
+        return None
+    with open(path) as stream:
+        return json.load(stream)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    """Read both JSON files and write the Markdown report."""
+    """Read the JSON files given and write the Markdown report."""
     args = parse_args(argv)
-    with open(args.fuzz) as fuzz_file, open(args.soak) as soak_file:
-        text = report(json.load(fuzz_file), json.load(soak_file))
+    earlier = ''
+    if os.path.exists(args.out):
+        with open(args.out) as stream:
+            earlier = stream.read()
+    text = report(_load(args.fuzz), _load(args.soak), _load(args.tools), earlier)
     with open(args.out, 'w') as out:
         out.write(text)
     print(f'wrote {args.out}')

@@ -26,6 +26,7 @@ import pathlib
 import random
 import re
 import shutil
+import subprocess
 import sys
 import time
 import zipfile
@@ -43,6 +44,7 @@ from hydranet_ros.model import build_hydranet, CheckpointError, HydraNetConfig, 
     save_hydranet
 from hydranet_ros.model.checkpoint_file import unsafe_advice_in
 from hydranet_ros.tools import bag, bench, evaluate, infer, train
+from hydranet_ros.tools.image_io import DEFAULT_MAX_INPUT_PIXELS
 
 ENGINE = ('--backend', 'torch', '--device', 'cpu', '--threads', '1')
 SAMPLE = pathlib.Path(default_model_path()).parent / 'samples' / 'kitti_000099.png'
@@ -55,6 +57,7 @@ CAMERA_INFO = 'sensor_msgs/msg/CameraInfo'
 FIRST_STAMP_S = 1_700_000_000
 BAG_FUZZ_SEED = 15
 BAG_FUZZ_OFFSETS = 10  # per storage and per kind of damage (cut, bit flip)
+BIG_PHOTO_SIZE = (6000, 8000)  # height, width: a 48 MP camera photo
 UNSAFE = re.compile(r'weights_only\s*(=|set to|to)\s*`?False|safe_globals|trusted source',
                     re.IGNORECASE)
 TOOLS = {'hydranet-infer': infer.main, 'hydranet-bag': bag.main,
@@ -915,12 +918,63 @@ def first_line(output: str) -> str:
     return (errors or lines or [''])[0]
 
 
+def installed(tool: str, module: str) -> List[str]:
+    """Return the console script of a tool, or its module when it is not installed."""
+    script = pathlib.Path(sys.executable).with_name(tool)
+    return [str(script)] if script.exists() else [sys.executable, '-m', module]
+
+
+def peak_rss_run(command: Sequence[str]) -> Tuple[int, float, float]:
+    """Run a command; return its exit code, its peak resident memory (MB) and its seconds."""
+    started = time.perf_counter()
+    process = subprocess.Popen(list(command), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, usage.ru_maxrss / 1024.0, time.perf_counter() - started
+
+
+def big_photo(work: pathlib.Path) -> Dict:
+    """Measure hydranet-infer with default options on a generated 8000x6000 photo."""
+    height, width = BIG_PHOTO_SIZE
+    photo = work / 'big' / f'photo_{width}x{height}.jpg'
+    rng = np.random.default_rng(0)
+    rgb = cv2.resize(sample_rgb(375, 1242), (width, height), interpolation=cv2.INTER_CUBIC)
+    noisy = cv2.add(rgb, rng.integers(0, 12, rgb.shape, dtype=np.uint8))
+    write(photo, encoded(noisy, '.jpg'))
+    del rgb, noisy
+    command = installed('hydranet-infer', 'hydranet_ros.tools.infer')
+    out = work / 'big' / 'out'
+    code, peak_mb, seconds = peak_rss_run(command + [str(photo), '--out', str(out)])
+    summary = json.loads((out / 'summary.json').read_text())
+    image = summary['images'][0]
+    _, unlimited_mb, _ = peak_rss_run(command + [str(photo), '--out', str(work / 'big' / 'out0'),
+                                                 '--max-input-pixels', '0'])
+    return {'command': 'hydranet-infer photo.jpg --out DIR', 'size': f'{height}x{width}',
+            'exit_code': code, 'peak_rss_mb': peak_mb, 'seconds': seconds,
+            'processed': f'{image["height"]}x{image["width"]}',
+            'max_input_pixels': DEFAULT_MAX_INPUT_PIXELS, 'unlimited_peak_rss_mb': unlimited_mb}
+
+
+def source_revision() -> str:
+    """Return the checkout's commit (with -dirty for local changes), or ''."""
+    try:
+        return subprocess.run(['git', 'describe', '--always', '--dirty'], capture_output=True,
+                              text=True, cwd=pathlib.Path(__file__).parent,
+                              timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ''
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the corpus in a temporary folder and print (or write) its figures as JSON."""
     import tempfile
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--json-out', default='', help='write the figures to this file')
     parser.add_argument('--keep', default='', help='work in this folder and keep it')
+    parser.add_argument('--big-photo', action='store_true',
+                        help='also measure the peak memory of hydranet-infer on an 8000x6000 '
+                             'photo, with the default pixel limit and without it (a minute)')
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix='door_corpus_') as temporary:
         work = pathlib.Path(args.keep or temporary)
@@ -928,6 +982,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         started = time.perf_counter()
         outcomes = run_corpus(work)
         result = figures(outcomes, time.perf_counter() - started)
+        result['source_revision'] = source_revision()
+        if args.big_photo:
+            result['big_photo'] = big_photo(work)
     text = json.dumps(result, indent=2)
     if args.json_out:
         pathlib.Path(args.json_out).write_text(text + '\n')
@@ -935,7 +992,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if outcome.problems:
             print(f'{outcome.case.tool} {outcome.case.name}: {outcome.problems}',
                   file=sys.stderr)
-    print(json.dumps({k: v for k, v in result.items() if k != 'outcomes'}, indent=2))
+    print(json.dumps({k: v for k, v in result.items() if k not in ('outcomes', 'tools')},
+                     indent=2))
     return 0 if result['held'] == result['cases'] else 1
 
 
