@@ -220,15 +220,17 @@ warm_up(InferenceEngine(request['model'], **options), size, request['batches'])
 """
 
 
-def pipelined(mode: str, engine: InferenceEngine) -> bool:
+def pipelined(mode: str, engine: InferenceEngine, cameras: int = 1) -> bool:
     """Whether to publish on the second thread: ``always``, ``never`` or ``auto`` by hardware.
 
-    ``auto`` pipelines when it costs the network nothing: on the CPU when a core is left
-    beyond the network's threads. Not on CUDA devices, where it is unmeasured (the
-    post-processing would share the network's CUDA stream).
+    ``auto`` pipelines on the CPU when a core is left beyond the network's threads, or when
+    several cameras share the node (the post-processing of a batch of frames is long enough
+    that overlapping it with the next batch's network raises the output rate; measured in
+    docs/node.md). Not on CUDA devices, where it is unmeasured (the post-processing would
+    share the network's CUDA stream).
     """
     if mode != 'auto':
         return mode == 'always'
     if engine.device.type != 'cpu':
         return False
-    return (os.cpu_count() or 1) > engine.backend.cpu_threads
+    return cameras > 1 or (os.cpu_count() or 1) > engine.backend.cpu_threads

@@ -163,7 +163,8 @@ CORE_SPECS: Tuple[ParameterSpec, ...] = (
     ParameterSpec('pipeline', 'auto', 'Decode and publish each frame on a second thread while '
                   'the network runs the next: more frames per second, but on a CPU with no core '
                   'to spare the two compete (older frames, longer publishing). auto: on when '
-                  'the CPU has more cores than inference threads (not on CUDA devices)',
+                  'the CPU has more cores than inference threads or the node serves several '
+                  'cameras (not on CUDA devices)',
                   choices=PIPELINE_CHOICES),
     ParameterSpec('skip_without_subscribers', True, 'Skip inference while no output topic '
                   '(label_info and diagnostics aside) has a subscriber'),

@@ -252,7 +252,8 @@ class FrameProcessor:
                 network_ms=(network_end_s - network_start_s) * MS_PER_S,
                 network_end_s=network_end_s, waited_s=waited_s, period_ms=period_ms)
             batch.append(in_flight)
-        if not pipelined(self._context.settings.pipeline, engine):
+        settings = self._context.settings
+        if not pipelined(settings.pipeline, engine, max(1, len(settings.cameras))):
             self._finish_batch(batch)
         elif not self._handoff.put(batch):  # deactivated meanwhile
             for in_flight in batch:

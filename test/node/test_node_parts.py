@@ -272,6 +272,8 @@ def test_auto_pipelining_needs_a_spare_core_or_a_gpu():
     assert pipelined('auto', engine('cpu', 1)) == (cores > 1)
     assert pipelined('always', engine('cpu', cores))
     assert not pipelined('never', engine('cuda', 1))
+    assert pipelined('auto', engine('cpu', cores), cameras=2)
+    assert not pipelined('auto', engine('cuda', 1), cameras=4)
 
 
 # ---------------------------------------------------------------- engine swapping
