@@ -29,8 +29,8 @@ LAUNCH_FILE = REPO_ROOT / 'launch' / 'perception.launch.py'
 RVIZ_CONFIG = REPO_ROOT / 'config' / 'hydranet.rviz'
 EXPECTED_ARGUMENTS = {
     'namespace', 'node_name', 'image_topic', 'camera_info_topic', 'params_file', 'model_path',
-    'device', 'use_sim_time', 'camera', 'video_device', 'demo_source', 'points', 'rviz',
-    'rviz_config', 'fastdds_profile'}
+    'device', 'use_sim_time', 'camera', 'video_device', 'demo_source', 'cameras', 'points',
+    'rviz', 'rviz_camera', 'rviz_config', 'fastdds_profile'}
 SHM_SEGMENT_BYTES = 16 * 1024 * 1024
 UDP_BUFFER_BYTES = 4 * 1024 * 1024
 NODE_START_TIMEOUT_S = 90.0
