@@ -262,8 +262,8 @@ START_UP_SIGNALS = (
     'once the libraries are loaded, SIGINT or SIGTERM during node creation, model loading or '
     'activation ends the node with exit code 0 and no traceback (the context is shut down '
     'under it); while rclpy, PyTorch and OpenCV are still being imported (the first 1-2 s) '
-    'the process ends by the signal (exit status 130 or 143), and without a traceback when '
-    'started through `hydranet_ros.node.launcher`.')
+    'the process started through `hydranet_ros.node.launcher` (the `hydranet_node` and '
+    '`hydranet_demo_source` entry points) ends at once with exit code 0 and no traceback.')
 ARRIVAL_CHECKS = (
     'The node checks every image on arrival (encoding, size, step, data length, PNG/JPEG '
     'header and pixel count) before it can displace a good frame from the newest-frame slot, '
@@ -340,16 +340,17 @@ def tools_section(tools: Dict) -> List[str]:
     lines += _table(['door', 'cases', 'bad inputs', 'exit codes', 'held'], [
         [f'`{tool}`', entry['cases'], entry['bad_inputs'], _exit_codes(entry['exit_codes']),
          f'{entry["held"]} of {entry["cases"]}'] for tool, entry in tools['tools'].items()])
-    examples = [o for o in tools['outcomes'] if not o['case'].startswith('fuzz:')]
-    lines += ['', 'What each bad input gets (the first error or skip line; paths shortened):',
-              '']
+    examples = [o for o in tools['outcomes'] if not o['case'].startswith(('fuzz:', '--model '))]
+    lines += ['', 'What each bad input gets (its first error, skip or note line, paths relative '
+                  'to the work folder; the checkpoints say the same through `hydranet-infer '
+                  '--model`, after `hydranet-infer: error:`):', '']
     lines += _table(['door', 'bad input', 'exit', 'says'], [
         [f'`{o["tool"]}`', o['what'], o['exit_code'],
          '`' + _shortened(o['said']).replace('|', '/').replace('`', "'") + '`']
         for o in examples])
     photo = tools.get('big_photo')
     if photo:
-        lines += ['', f'Memory: `{photo["command"]}` on a generated {photo["size"]} JPEG '
+        lines += ['', f'Memory: `{photo["command"]}` on a generated {photo["size"]} (HxW) JPEG '
                       f'photo: peak resident memory {photo["peak_rss_mb"]:.0f} MB '
                       f'({photo["seconds"]:.0f} s, exit code {photo["exit_code"]}); the '
                       f'picture is shrunk to {photo["processed"]} (`--max-input-pixels`, the '
@@ -360,9 +361,7 @@ def tools_section(tools: Dict) -> List[str]:
 
 
 def _shortened(text: str, limit: int = 160) -> str:
-    """Return a line with temporary folders cut out and its length bounded."""
-    parts = [part if '/' not in part else part.rsplit('/', 1)[-1] for part in text.split(' ')]
-    text = ' '.join(parts)
+    """Return a line with its length bounded."""
     return text if len(text) <= limit else text[:limit - 3] + '...'
 
 

@@ -878,7 +878,8 @@ def run_corpus(work: pathlib.Path, fuzz_offsets_per_kind: int = BAG_FUZZ_OFFSETS
     return outcomes
 
 
-def figures(outcomes: Sequence[Outcome], seconds: float) -> Dict:
+def figures(outcomes: Sequence[Outcome], seconds: float,
+            work: Optional[pathlib.Path] = None) -> Dict:
     """Return what the corpus found, per tool and in all, for docs/reliability.md."""
     tools: Dict[str, Dict] = collections.OrderedDict()
     for outcome in outcomes:
@@ -906,16 +907,22 @@ def figures(outcomes: Sequence[Outcome], seconds: float) -> Dict:
         'tools': tools,
         'outcomes': [{'tool': o.case.tool, 'case': o.case.name, 'what': o.case.what,
                       'expected': o.case.code, 'exit_code': o.code,
-                      'said': first_line(o.output), 'problems': o.problems}
+                      'said': first_line(o.output, work), 'problems': o.problems}
                      for o in outcomes],
     }
 
 
-def first_line(output: str) -> str:
-    """Return the first error line of an output (else its first line), for the report."""
+def first_line(output: str, work: Optional[pathlib.Path] = None) -> str:
+    """Return the first error, skip or note line of an output (else its first), for the report.
+
+    Paths inside ``work`` are written relative to it.
+    """
+    if work is not None:
+        output = output.replace(f'{work}/', '')
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     errors = [line for line in lines if 'error:' in line or 'skipped' in line]
-    return (errors or lines or [''])[0]
+    notes = [line for line in lines if 'note:' in line]
+    return (errors or notes or lines or [''])[0]
 
 
 def installed(tool: str, module: str) -> List[str]:
@@ -981,7 +988,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         outcomes = run_corpus(work)
-        result = figures(outcomes, time.perf_counter() - started)
+        result = figures(outcomes, time.perf_counter() - started, work)
         result['source_revision'] = source_revision()
         if args.big_photo:
             result['big_photo'] = big_photo(work)
