@@ -21,6 +21,8 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ..engine.visualize import colorize_depth
+from ..model import read_checkpoint_file
+from .errors import add_debug_argument, tool_main
 from .image_io import output_path, write_npy, write_png
 from .node_processes import (DEMO_SOURCE_MODULE, Listener, NODE_MODULE, PACKAGE_DIR,
                              node_arguments, ros_environment, start, stop, wait_for)
@@ -145,9 +147,11 @@ def camera_phases(generated: int) -> List[tuple]:
     return phases
 
 
+@tool_main('hydranet-demo')
 def main(argv: Optional[List[str]] = None) -> int:
-    """Run the demo; return 0 on success."""
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    """Run the demo; return 0 on success, 1 if the node fails, 2 for a bad option or model."""
+    parser = argparse.ArgumentParser(prog='hydranet-demo',
+                                     description=__doc__.split('\n\n')[0])
     parser.add_argument('--out', default='out/node_demo', help='folder for pictures and JSON')
     parser.add_argument('--model', default='', help='checkpoint (default: the bundled model)')
     parser.add_argument('--device', default='auto', help='auto, cpu, cuda or cuda:N')
@@ -160,7 +164,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                              'or native with --model)')
     parser.add_argument('--inference-size', dest='input_size', action=DeprecatedWidthHeight,
                         help='deprecated: the network input as WIDTHxHEIGHT; use --input-size')
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
+    if args.model:
+        read_checkpoint_file(args.model)  # a bad model is refused here, before the node starts
     out_dir = os.path.abspath(args.out)
     log_dir = os.path.join(out_dir, 'logs')
     env = ros_environment(log_dir)
