@@ -942,7 +942,7 @@ def peak_rss_run(command: Sequence[str]) -> Tuple[int, float, float]:
 
 
 def big_photo(work: pathlib.Path) -> Dict:
-    """Measure hydranet-infer with default options on a generated 8000x6000 photo."""
+    """Measure hydranet-infer with default options on a generated 48 MP photo (6000x8000)."""
     height, width = BIG_PHOTO_SIZE
     photo = work / 'big' / f'photo_{width}x{height}.jpg'
     rng = np.random.default_rng(0)
@@ -980,7 +980,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('--json-out', default='', help='write the figures to this file')
     parser.add_argument('--keep', default='', help='work in this folder and keep it')
     parser.add_argument('--big-photo', action='store_true',
-                        help='also measure the peak memory of hydranet-infer on an 8000x6000 '
+                        help='also measure the peak memory of hydranet-infer on a 6000x8000 '
                              'photo, with the default pixel limit and without it (a minute)')
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix='door_corpus_') as temporary:
