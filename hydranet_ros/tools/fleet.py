@@ -72,8 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     fleet = parser.add_argument_group('the cluster')
     fleet.add_argument('--workers', type=positive_int, metavar='N',
                        help='worker processes, each loading the model once (default: one per '
-                            'CPU of a local cluster; with --address, one per '
-                            '--cpus-per-worker CPUs of the cluster)')
+                            '--cpus-per-worker CPUs of the cluster, local or not; with --device '
+                            'cuda one per --gpus-per-worker GPUs)')
     fleet.add_argument('--address', metavar='ADDRESS',
                        help="an existing Ray cluster ('auto', or HOST:PORT of its head); "
                             'default: start a local one for this run')
@@ -139,28 +139,47 @@ class FleetRun:
         self.shard_results: Dict[str, List[Dict]] = {}
 
     def start(self) -> int:
-        """Start or join the cluster and the workers; return the number of workers."""
+        """Start or join the cluster and the workers; return the number of workers.
+
+        Workers that the cluster cannot hold are refused here: Ray would wait for them forever.
+        """
         ray, args = self.ray, self.args
-        local_cpus = os.cpu_count() or 1
         if args.address:
-            ray.init(address=args.address, logging_level=logging.ERROR, log_to_driver=False)
-            cluster_cpus = int(ray.cluster_resources().get('CPU', 1))
-            per_worker = args.cpus_per_worker or 1.0
-            workers = args.workers or max(1, int(cluster_cpus // per_worker))
+            try:
+                ray.init(address=args.address, logging_level=logging.ERROR,
+                         log_to_driver=False)
+            except (ConnectionError, RuntimeError, ValueError) as error:
+                raise ToolError(f'cannot join the Ray cluster at {args.address}: '
+                                f'{one_line(str(error))}; start one with `ray start --head` '
+                                f'(and `ray start --address=HEAD:6379` on the other machines), '
+                                f'or leave --address out for a local one') from None
         else:
-            workers = args.workers or local_cpus
-            per_worker = args.cpus_per_worker or max(1.0, float(local_cpus // workers))
-            ray.init(num_cpus=max(local_cpus, int(round(workers * per_worker))),
-                     include_dashboard=False, logging_level=logging.ERROR,
-                     log_to_driver=False)
-        options: Dict[str, Any] = {'num_cpus': per_worker}
-        if str(args.device).startswith('cuda'):
-            gpus = ray.cluster_resources().get('GPU', 0)
-            if gpus < args.gpus_per_worker:
-                raise ToolError(f'--device {args.device} asks each worker for '
-                                f'{args.gpus_per_worker:g} GPU(s), but the Ray cluster has '
-                                f'{gpus:g}; use --device cpu, or a cluster with GPUs')
+            ray.init(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+        resources = ray.cluster_resources()
+        cpus, gpus = float(resources.get('CPU', 1)), float(resources.get('GPU', 0))
+        on_gpu = str(args.device).startswith('cuda')
+        if on_gpu and gpus < args.gpus_per_worker:
+            raise ToolError(f'--device {args.device} asks each worker for '
+                            f'{args.gpus_per_worker:g} GPU(s), but the Ray cluster has '
+                            f'{gpus:g}; use --device cpu, or a cluster with GPUs')
+        per_worker = args.cpus_per_worker or 1.0
+        if on_gpu:
+            workers = args.workers or max(1, int(gpus // args.gpus_per_worker))
+        else:
+            workers = args.workers or max(1, int(cpus // per_worker))
+        if not args.address and not args.cpus_per_worker:
+            per_worker = max(1.0, float(int(cpus) // workers))  # the local CPUs shared out
+        options: Dict[str, Any] = {'num_cpus': per_worker if args.address
+                                   else min(per_worker, cpus / workers)}
+        if on_gpu:
             options['num_gpus'] = args.gpus_per_worker
+        wanted = {'CPU': workers * options['num_cpus'],
+                  'GPU': workers * options.get('num_gpus', 0.0)}
+        short = [f'{wanted[k]:g} {k} (the cluster has {have:g})'
+                 for k, have in (('CPU', cpus), ('GPU', gpus)) if wanted[k] > have + 1e-9]
+        if short:
+            raise ToolError(f'{workers} worker(s) need {" and ".join(short)}; ask for fewer '
+                            f'--workers or less --cpus-per-worker / --gpus-per-worker')
         worker_args = argparse.Namespace(**vars(args))
         if worker_args.threads is None:
             worker_args.threads = max(1, int(per_worker))

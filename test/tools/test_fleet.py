@@ -5,7 +5,7 @@ and a corrupt one go through ``hydranet-fleet`` with 2 workers on a local Ray cl
 output must equal what ``hydranet-bag`` writes for that bag (every topic, record times and
 headers the same, depth within 1e-4, everything else byte for byte), the corrupt bag must be
 named with its reason and the exit code be 1. A rerun after deleting one output rewrites only
-that one.
+that one; ``--address`` joins a cluster this process starts.
 """
 import json
 import os
@@ -240,3 +240,26 @@ def test_frame_id_is_read_from_the_serialised_header():
         header=header(0), height=0, width=0, encoding='mono8', is_bigendian=0, step=0,
         data=np.zeros(0, np.uint8)), 'sensor_msgs/msg/Image')
     assert frame_id_of(image) == 'camera_optical_frame'
+
+
+def test_an_existing_cluster_is_joined_with_address(fleet, tmp_path):
+    """--address runs the same conversion on a cluster this process started (without GPUs)."""
+    import ray
+    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, logging_level='ERROR')
+    try:
+        address = ray.get_runtime_context().gcs_address
+        out_dir = tmp_path / 'processed'
+        result = run_tool('hydranet-fleet', 'hydranet_ros.tools.fleet',
+                          str(fleet['inputs'] / 'nested' / 'short_drive'), '--out-dir',
+                          str(out_dir), '--address', address, '--workers', '2', '-q',
+                          *ENGINE_ARGS)
+        gpu = run_tool('hydranet-fleet', 'hydranet_ros.tools.fleet',
+                       str(fleet['inputs'] / 'nested' / 'short_drive'), '--out-dir',
+                       str(tmp_path / 'gpu'), '--address', address, '--device', 'cuda', '-q')
+    finally:
+        ray.shutdown()
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])['cluster'] == address
+    assert_same_bag(out_dir / 'short_drive', fleet['references']['short_drive'])
+    assert gpu.returncode == 2, gpu.stderr  # refused before any worker waits for a GPU
+    assert 'use --device cpu, or a cluster with GPUs' in gpu.stderr
