@@ -15,6 +15,7 @@ from hydranet_ros.engine.depth_rules import apply_depth_rules, depth_rules
 from hydranet_ros.model import build_hydranet, get_preset, save_hydranet
 from hydranet_ros.tools import infer as infer_tool
 from hydranet_ros.tools.image_io import find_images, read_image_rgb
+from hydranet_ros.tools.panel import MIN_TILE_WIDTH_PX
 from hydranet_ros.tools.prediction_files import DEFAULT_OUTPUTS, OUTPUT_KINDS, \
     parse_output_kinds
 
@@ -137,9 +138,13 @@ def test_files_match_the_engine(folder_run, image_folder, engine):
         depth_rgb = cv2.cvtColor(cv2.imread(str(written['depth'])), cv2.COLOR_BGR2RGB)
         assert np.array_equal(depth_rgb, engine.colorize_depth(expected.depth)), stem
         panel = cv2.imread(str(written['panel']))
-        assert panel.shape[1] > 3 * width and panel.shape[0] > height
-        right_tile = cv2.cvtColor(panel[height // 2:height, -width:], cv2.COLOR_BGR2RGB)
-        assert np.array_equal(right_tile, depth_rgb[height // 2:]), 'depth is on the right'
+        factor = -(-MIN_TILE_WIDTH_PX // width)  # small pictures are enlarged in the panel
+        assert panel.shape[1] > 3 * width * factor and panel.shape[0] > height * factor
+        enlarged = np.repeat(np.repeat(depth_rgb, factor, axis=0), factor, axis=1)
+        right_tile = cv2.cvtColor(panel[height * factor // 2:height * factor, -width * factor:],
+                                  cv2.COLOR_BGR2RGB)
+        assert np.array_equal(right_tile, enlarged[height * factor // 2:]), \
+            'depth is on the right'
 
         entry = entries[stem]
         assert (entry['width'], entry['height']) == (width, height)
