@@ -22,8 +22,8 @@ from hydranet_ros.engine.transport_formats import (CompressedPayload,  # noqa: E
                                                    decode_compressed, decode_compressed_depth,
                                                    depth_error_bound_m)
 from hydranet_ros.node.messages import image_to_array  # noqa: E402
-from node_harness import (CameraPublisher, RosClient, TestEnvironment,  # noqa: E402
-                          camera_info, make_header, request_outputs, sample_rgb, start_node)
+from node_harness import (camera_info, CameraPublisher, make_header,  # noqa: E402
+                          request_outputs, running_node, sample_rgb)
 
 NODE = 'hydranet_compressed_node'
 WIDTH, HEIGHT = 640, 480
@@ -44,27 +44,17 @@ TOPICS = {**{topic: CompressedImage for topic in PAIRS},
 @pytest.fixture(scope='module')
 def ros(tmp_path_factory):
     """Start the node with the compressed outputs on, a client and a camera publisher."""
-    environment = TestEnvironment(tmp_path_factory.mktemp('compressed'))
-    environment.enter()
-    node = start_node(environment, NODE, {
-        'backend': 'onnxruntime', 'threads': 1, 'publish_labels_compressed': True,
-        'publish_color_compressed': True, 'publish_depth_compressed': True,
-        'compressed_depth_quantization_m': QUANTIZATION_M})
-    client = RosClient('hydranet_compressed_client')
-    try:
-        assert node.wait_for_output('active:'), node.output()
+    with running_node(tmp_path_factory.mktemp('compressed'), NODE, {
+            'backend': 'onnxruntime', 'threads': 1, 'publish_labels_compressed': True,
+            'publish_color_compressed': True, 'publish_depth_compressed': True,
+            'compressed_depth_quantization_m': QUANTIZATION_M},
+            'hydranet_compressed_client') as (node, client):
         camera = CameraPublisher(client)
         assert client.wait_for_subscriber(camera.images), node.output()
         logs = {topic: client.subscribe(topic, msg_type) for topic, msg_type in TOPICS.items()}
         for topic in TOPICS:
             assert client.wait_for_publishers(topic), f'{topic} has no publisher'
         yield node, camera, logs
-    finally:
-        client.close()
-        code = node.stop()
-        environment.exit()
-    assert code == 0, node.output()
-    assert 'Traceback' not in node.output(), node.output()
 
 
 @pytest.fixture(scope='module')

@@ -20,8 +20,8 @@ from std_msgs.msg import Header  # noqa: E402
 from hydranet_ros.node.diagnostics import MAX_MESSAGE_REASON_CHARS  # noqa: E402
 from hydranet_ros.node.messages import array_to_image  # noqa: E402
 from dev.reliability.node_watch import write_random_checkpoint  # noqa: E402
-from node_harness import (CameraPublisher, RosClient, TestEnvironment,  # noqa: E402
-                          diagnostic_values, stamp_key, sample_rgb, start_node)
+from node_harness import (CameraPublisher, diagnostic_values, RosClient,  # noqa: E402
+                          running_node, sample_rgb, stamp_key)
 
 NODE = 'hydranet_clock_node'
 WIDTH, HEIGHT = 64, 48
@@ -39,20 +39,9 @@ def ros(tmp_path_factory):
     """Start the node and a client on a private domain; check a clean exit at the end."""
     folder = tmp_path_factory.mktemp('clock')
     model = write_random_checkpoint(str(folder / 'random4.pth'), 4)
-    environment = TestEnvironment(folder)
-    environment.enter()
-    node = start_node(environment, NODE, {'model_path': model, 'backend': 'torch',
-                                          'device': 'cpu', 'threads': 1})
-    client = RosClient('hydranet_clock_client')
-    try:
-        assert node.wait_for_output('active:'), node.output()
+    with running_node(folder, NODE, {'model_path': model, 'backend': 'torch', 'device': 'cpu',
+                                     'threads': 1}, 'hydranet_clock_client') as (node, client):
         yield node, client, folder
-    finally:
-        client.close()
-        code = node.stop()
-        environment.exit()
-    assert code == 0, node.output()
-    assert 'Traceback' not in node.output(), node.output()
 
 
 def header(sec: int, nanosec: int) -> Header:

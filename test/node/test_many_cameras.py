@@ -15,9 +15,9 @@ from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from hydranet_ros.engine import InferenceEngine  # noqa: E402
 from hydranet_ros.msg import LabelInfo  # noqa: E402
 from hydranet_ros.node.messages import array_to_image, image_to_array  # noqa: E402
-from node_harness import (LATCHED, CameraPublisher, RosClient, TestEnvironment,  # noqa: E402
-                          camera_info, diagnostic_values, make_header, request_outputs,
-                          sample_rgb, start_node, stamp_key)
+from node_harness import (camera_info, CameraPublisher, diagnostic_values, LATCHED,  # noqa: E402
+                          make_header, request_outputs, RosClient, running_node, sample_rgb,
+                          stamp_key)
 
 NODE = 'hydranet_cameras_node'
 CAMERAS = {'front': (160, 120, 'front_optical_frame', 'nyud_000464.png'),
@@ -58,27 +58,16 @@ class Camera:
 @pytest.fixture(scope='module')
 def ros(tmp_path_factory):
     """Start the node with three cameras and this process's three camera drivers."""
-    environment = TestEnvironment(tmp_path_factory.mktemp('cameras'))
-    environment.enter()
     # The depth rules (sky NaN, scale from intrinsics) are tested elsewhere: here the outputs
     # are compared with the engine's own (a class name the model lacks is ignored; rclpy cannot
     # type an empty list given on the command line).
-    node = start_node(environment, NODE, {
-        'cameras': '[front, rear, side]', 'threads': 2, 'depth_scale': 'none',
-        'invalid_depth_classes': '[none]'})
-    client = RosClient('hydranet_cameras_client')
-    try:
-        assert node.wait_for_output('active:'), node.output()
+    with running_node(tmp_path_factory.mktemp('cameras'), NODE, {
+            'cameras': '[front, rear, side]', 'threads': 2, 'depth_scale': 'none',
+            'invalid_depth_classes': '[none]'}, 'hydranet_cameras_client') as (node, client):
         cameras = {name: Camera(client, name) for name in CAMERAS}
         for camera in cameras.values():
             assert client.wait_for_subscriber(camera.publisher.images), camera.name
         yield node, client, cameras
-    finally:
-        client.close()
-        code = node.stop()
-        environment.exit()
-    assert code == 0, node.output()
-    assert 'Traceback' not in node.output(), node.output()
 
 
 @pytest.fixture(scope='module')

@@ -17,9 +17,8 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2  # noqa: E402
 from hydranet_ros.data.scene_generator import FOCAL_LENGTH_PER_WIDTH  # noqa: E402
 from hydranet_ros.engine import InferenceEngine  # noqa: E402
 from hydranet_ros.node.messages import array_to_image, image_to_array  # noqa: E402
-from node_harness import (CameraPublisher, RosClient, TestEnvironment,  # noqa: E402
-                          camera_info, make_header, reference_prediction, request_outputs,
-                          sample_rgb, start_node)
+from node_harness import (camera_info, CameraPublisher, make_header,  # noqa: E402
+                          reference_prediction, request_outputs, running_node, sample_rgb)
 
 NODE = 'hydranet_points_node'
 THREADS = 2
@@ -40,19 +39,10 @@ POINT_TYPES = {1: 'i1', 2: 'u1', 3: '<i2', 4: '<u2', 5: '<i4', 6: '<u4', 7: '<f4
 @pytest.fixture(scope='module')
 def ros(tmp_path_factory):
     """Start the node with depth/points on; stop it after the module."""
-    environment = TestEnvironment(tmp_path_factory.mktemp('points'))
-    environment.enter()
-    node = start_node(environment, NODE, {'publish_points': True, 'threads': THREADS})
-    client = RosClient('hydranet_points_client')
-    try:
-        assert node.wait_for_output('active:'), node.output()
-        yield node, client
-    finally:
-        client.close()
-        code = node.stop()
-        environment.exit()
-    assert code == 0, node.output()
-    assert 'Traceback' not in node.output(), node.output()
+    with running_node(tmp_path_factory.mktemp('points'), NODE,
+                      {'publish_points': True, 'threads': THREADS},
+                      'hydranet_points_client') as running:
+        yield running
 
 
 @pytest.fixture(scope='module')

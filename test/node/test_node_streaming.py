@@ -17,8 +17,8 @@ from lifecycle_msgs.msg import Transition  # noqa: E402
 from rclpy.qos import qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
-from node_harness import (CameraPublisher, RosClient, TestEnvironment, camera_info,  # noqa: E402
-                          diagnostic_values, make_header, sample_rgb, start_node)
+from node_harness import (camera_info, CameraPublisher, diagnostic_values,  # noqa: E402
+                          make_header, RosClient, running_node, sample_rgb)
 
 NODE = 'hydranet_streaming_node'
 WIDTH, HEIGHT = 320, 96
@@ -58,25 +58,18 @@ class StreamingCamera:
 @pytest.fixture(scope='module')
 def ros(tmp_path_factory):
     """Start the node, a client and the streaming camera; stop them after the module."""
-    environment = TestEnvironment(tmp_path_factory.mktemp('streaming'))
-    environment.enter()
-    node = start_node(environment, NODE, {'backend': 'onnxruntime', 'threads': 1})
-    client = RosClient('hydranet_streaming_client')
-    camera = StreamingCamera(client)
-    try:
-        assert node.wait_for_output('active:'), node.output()
+    with running_node(tmp_path_factory.mktemp('streaming'), NODE,
+                      {'backend': 'onnxruntime', 'threads': 1},
+                      'hydranet_streaming_client') as (node, client):
+        camera = StreamingCamera(client)
         assert client.wait_for_subscriber(camera.publisher.images)
         depth = client.subscribe('depth/image', Image)
         camera.start()
-        assert depth.wait_for(lambda m: True, OUTPUT_TIMEOUT_S), node.output()
-        yield node, client, depth
-    finally:
-        camera.stop()
-        client.close()
-        code = node.stop()
-        environment.exit()
-    assert code == 0, node.output()
-    assert 'Traceback' not in node.output(), node.output()
+        try:
+            assert depth.wait_for(lambda m: True, OUTPUT_TIMEOUT_S), node.output()
+            yield node, client, depth
+        finally:
+            camera.stop()
 
 
 def _diagnostics(client: RosClient, predicate, timeout_s: float = DIAGNOSTICS_TIMEOUT_S):
