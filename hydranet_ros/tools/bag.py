@@ -58,7 +58,7 @@ BAG_FORMAT_VERSION = 8
 NS_PER_S = 1_000_000_000
 CORRUPT_MESSAGE = 'corrupt_message'  # a recorded message whose bytes do not fit its type
 TOO_LARGE = 'too_large'              # more pixels than --max-input-pixels
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 0  # Ctrl-C or SIGTERM: a requested end; the frames done so far are kept
 LOGGER = logging.getLogger(PROG)
 
 

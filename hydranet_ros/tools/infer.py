@@ -207,9 +207,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         format=f'{PROG}: %(message)s')
     try:
         return run(args)
-    except KeyboardInterrupt:
-        print(f'{PROG}: interrupted', file=sys.stderr)
-        return 130
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: a requested end, not a failure
+        print(f'{PROG}: interrupted; the files written so far are kept', file=sys.stderr)
+        return 0
 
 
 if __name__ == '__main__':

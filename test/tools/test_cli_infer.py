@@ -314,3 +314,32 @@ def test_point_files_hold_the_back_projected_depth_with_labels(tmp_path):
     assert summary['images'][0]['depth_scale'] == pytest.approx(
         (KITTI_FOCAL_PX * 320 / width + KITTI_FOCAL_PX * 96 / height) / 2 / (0.58 * 320),
         rel=1e-5)
+
+
+@pytest.mark.parametrize('signals', [('SIGINT',), ('SIGTERM',), ('SIGINT', 'SIGTERM')])
+def test_a_stop_signal_ends_a_folder_run_with_status_0(tmp_path, signals):
+    """Ctrl-C or SIGTERM (and a second signal while it stops): exit 0, no traceback."""
+    import shutil
+    import signal
+    import time
+    sample = pathlib.Path(infer_tool.__file__).parents[1] / 'assets' / 'samples' / \
+        'kitti_000099.png'
+    folder = tmp_path / 'in'
+    folder.mkdir()
+    for index in range(200):
+        shutil.copy(sample, folder / f'frame{index:03d}.png')
+    out = tmp_path / 'out'
+    process = subprocess.Popen([sys.executable, '-m', 'hydranet_ros.tools.infer', str(folder),
+                                '--out', str(out), '--outputs', 'depth_npy'],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300.0
+    while not list(out.glob('*_depth.npy')) and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.1)
+    for name in signals:
+        process.send_signal(getattr(signal, name))
+        time.sleep(0.1)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert 'Traceback' not in stdout + stderr
+    assert 'interrupted' in stderr and len(list(out.glob('*_depth.npy'))) < 200
