@@ -24,7 +24,7 @@ from hydranet_ros.node.messages import array_to_image  # noqa: E402
 from dev.reliability.node_watch import write_random_checkpoint  # noqa: E402
 from node_harness import (CameraPublisher, RosClient, TestEnvironment,  # noqa: E402
                           camera_info, diagnostic_values, make_header, request_outputs,
-                          sample_rgb, start_node)
+                          running_node, sample_rgb, start_node)
 
 NODE = 'hydranet_faults_node'
 WIDTH, HEIGHT = 64, 48
@@ -53,21 +53,11 @@ def model(tmp_path_factory) -> str:
 @pytest.fixture(scope='module')
 def ros(tmp_path_factory, model):
     """Start the node (cuda asked, CPU fallback allowed) and a client on a private domain."""
-    environment = TestEnvironment(tmp_path_factory.mktemp('faults'))
-    environment.enter()
-    node = start_node(environment, NODE, {
-        'model_path': model, 'backend': 'torch', 'device': 'cuda', 'device_fallback': True,
-        'threads': 1, 'input_timeout_s': INPUT_TIMEOUT_S, 'max_input_pixels': MAX_INPUT_PIXELS})
-    client = RosClient('hydranet_faults_client')
-    try:
-        assert node.wait_for_output('active:'), node.output()
-        yield node, client
-    finally:
-        client.close()
-        code = node.stop()
-        environment.exit()
-    assert code == 0, node.output()
-    assert 'Traceback' not in node.output(), node.output()
+    with running_node(tmp_path_factory.mktemp('faults'), NODE, {
+            'model_path': model, 'backend': 'torch', 'device': 'cuda', 'device_fallback': True,
+            'threads': 1, 'input_timeout_s': INPUT_TIMEOUT_S,
+            'max_input_pixels': MAX_INPUT_PIXELS}, 'hydranet_faults_client') as running:
+        yield running
 
 
 @pytest.fixture(scope='module')

@@ -23,9 +23,8 @@ from hydranet_ros.node.outputs import scale_camera_info  # noqa: E402
 from hydranet_ros.node.messages import array_to_image, image_to_array  # noqa: E402
 from camera_encodings import encoded, message_fields  # noqa: E402
 from node_harness import (LATCHED, CameraPublisher, ManagedProcess, RosClient,  # noqa: E402
-                          TestEnvironment, camera_info, diagnostic_values, make_header,
-                          reference_prediction, request_outputs, sample_rgb, start_node,
-                          stamp_key)
+                          camera_info, diagnostic_values, make_header, reference_prediction,
+                          request_outputs, running_node, sample_rgb, stamp_key)
 
 NODE = 'hydranet_test_node'
 THREADS = 2
@@ -44,32 +43,22 @@ IMAGE_TOPICS = {
 @pytest.fixture(scope='module')
 def ros(tmp_path_factory, nyud_checkpoint):
     """Start the node and a client on a private domain; stop both after the module."""
-    environment = TestEnvironment(tmp_path_factory.mktemp('node'))
-    environment.enter()
-    node = start_node(environment, NODE, {'model_path': nyud_checkpoint, 'backend': 'torch',
-                                          'device': 'cpu', 'threads': THREADS})
-    client = RosClient('hydranet_test_client')
-    try:
-        assert node.wait_for_output('active:'), node.output()
-        yield environment, node, client
-    finally:
-        client.close()
-        code = node.stop()
-        environment.exit()
-    assert code == 0, node.output()
-    assert 'Traceback' not in node.output(), node.output()
+    with running_node(tmp_path_factory.mktemp('node'), NODE,
+                      {'model_path': nyud_checkpoint, 'backend': 'torch', 'device': 'cpu',
+                       'threads': THREADS}, 'hydranet_test_client') as running:
+        yield running
 
 
 @pytest.fixture(scope='module')
 def node(ros) -> ManagedProcess:
     """Return the node process."""
-    return ros[1]
+    return ros[0]
 
 
 @pytest.fixture(scope='module')
 def client(ros) -> RosClient:
     """Return the ROS node of the test process."""
-    return ros[2]
+    return ros[1]
 
 
 @pytest.fixture(scope='module')
