@@ -106,21 +106,21 @@ def _candidate_classes(corners: np.ndarray) -> np.ndarray:
     return candidates
 
 
-def _interpolated_argmax(logits: np.ndarray, mixed_blocks: np.ndarray, height: int,
-                         width: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Return the output pixels covered by ``mixed_blocks`` and their upsampled argmax.
+def _fill_mixed_blocks(labels: np.ndarray, logits: np.ndarray, mixed_blocks: np.ndarray) -> None:
+    """Write the upsampled argmax of the output pixels covered by ``mixed_blocks`` into labels.
 
     A block is the low-res pixel that is the top-left bilinear corner of a rectangle of output
     pixels. Its four corner vectors are gathered once and narrowed to the classes that can win
-    in it (usually two). Candidate by candidate, every pixel's value is blended in single-
-    threaded NumPy (no thread pool to contend with the network's) in the operation order of
-    torch's scalar bilinear kernel; the lowest id wins a tie, as ``argmax`` does. Classes
-    closer than float rounding (an ulp) may resolve differently from torch, whose own CPU
-    kernels round differently from one code path to another.
+    in it (usually two). Blocks of one rectangle size are blended together, candidate by
+    candidate, as (blocks, rows, columns) arrays: each row of weights is applied to the corners
+    once per block, not gathered per pixel. Single-threaded NumPy (no thread pool to contend
+    with the network's), in the operation order of torch's scalar bilinear kernel; the lowest
+    id wins a tie, as ``argmax`` does. Classes closer than float rounding (an ulp) may resolve
+    differently from torch, whose own CPU kernels round differently from one code path to
+    another.
     """
     classes, low_height, low_width = logits.shape
-    _, _, wy0, wy1 = _source_index(height, low_height)
-    _, _, wx0, wx1 = _source_index(width, low_width)
+    height, width = labels.shape
     row_start, row_count = _output_span(height, low_height)
     col_start, col_count = _output_span(width, low_width)
     block_rows, block_cols = np.divmod(mixed_blocks, low_width)
@@ -133,42 +133,60 @@ def _interpolated_argmax(logits: np.ndarray, mixed_blocks: np.ndarray, height: i
     candidate_class = np.nonzero(candidates)[1]
     block_candidates = candidates.sum(axis=1)
     block_first_candidate = np.cumsum(block_candidates) - block_candidates
-    # The output pixels of each block, row by row, blocks with more candidates first: then
-    # the pixels that have a j-th candidate are a prefix of the pixel arrays.
-    order = np.argsort(-block_candidates, kind='stable')
-    block_width = col_count[block_cols[order]]
-    block_pixels = row_count[block_rows[order]] * block_width
-    within = np.repeat(np.arange(order.size), block_pixels)
-    block = order[within]
-    offset = np.arange(block.size) - np.repeat(np.cumsum(block_pixels) - block_pixels,
-                                               block_pixels)
-    local_y, local_x = np.divmod(offset, block_width[within])
-    ys = row_start[block_rows][block] + local_y
-    xs = col_start[block_cols][block] + local_x
-    pixels_with = block.size - np.cumsum(np.bincount(block_candidates[block]))
-    first_candidate = block_first_candidate[block]
-    weight_x0, weight_x1, weight_y0, weight_y1 = wx0[xs], wx1[xs], wy0[ys], wy1[ys]
-    stride = mixed_blocks.size
-    corner = corners.ravel()
-    best = None
-    for slot in range(int(block_candidates.max())):
-        count = block.size if slot == 0 else int(pixels_with[slot])
-        first = (candidate_class[first_candidate[:count] + slot] * (4 * stride)
-                 + block[:count])
-        top = corner[first] * weight_x0[:count]
-        top += corner[first + stride] * weight_x1[:count]
-        bottom = corner[first + 2 * stride] * weight_x0[:count]
-        bottom += corner[first + 3 * stride] * weight_x1[:count]
-        top *= weight_y0[:count]
-        bottom *= weight_y1[:count]
-        top += bottom
-        if best is None:
-            best, winner = top, np.zeros(block.size, np.intp)
+    block_shape = row_count[block_rows] * (width + 1) + col_count[block_cols]
+    for shape in np.unique(block_shape):
+        rows, columns = divmod(int(shape), width + 1)
+        if rows == 0 or columns == 0:  # a low-res row or column that downsampling skips
             continue
-        better = top > best[:count]  # strictly: a tie keeps the lower id
-        np.copyto(best[:count], top, where=better)
+        # Blocks with more candidates first: those with a j-th candidate are a prefix.
+        group = np.flatnonzero(block_shape == shape)
+        group = group[np.argsort(-block_candidates[group], kind='stable')]
+        ys = row_start[block_rows[group]][:, None] + np.arange(rows)
+        xs = col_start[block_cols[group]][:, None] + np.arange(columns)
+        winners = _blend_group(corners, group, candidate_class, block_first_candidate[group],
+                               block_candidates[group], _weights(height, low_height, ys),
+                               _weights(width, low_width, xs))
+        labels[ys[:, :, None], xs[:, None, :]] = winners
+
+
+def _weights(out_size: int, in_size: int, positions: np.ndarray) -> Tuple[np.ndarray, ...]:
+    """Return the bilinear weights of the first and second source index at output positions."""
+    _, _, first, second = _source_index(out_size, in_size)
+    return first[positions], second[positions]
+
+
+def _blend_group(corners: np.ndarray, group: np.ndarray, candidate_class: np.ndarray,
+                 first_candidate: np.ndarray, candidate_count: np.ndarray,
+                 row_weights: Tuple[np.ndarray, ...],
+                 column_weights: Tuple[np.ndarray, ...]) -> np.ndarray:
+    """Return the winning class of each pixel of blocks of one size, as (blocks, rows, cols).
+
+    ``group`` indexes the blocks in ``corners`` (classes, 4, blocks), sorted by falling
+    ``candidate_count``; the weights are (blocks, rows) and (blocks, columns).
+    """
+    weight_y0, weight_y1 = row_weights
+    weight_x0, weight_x1 = column_weights
+    blocks_with = group.size - np.cumsum(np.bincount(candidate_count))
+    best = winner = None
+    for slot in range(int(candidate_count[0])):
+        count = group.size if slot == 0 else int(blocks_with[slot])
+        cls = candidate_class[first_candidate[:count] + slot]
+        block = group[:count]
+        top_left, top_right, bottom_left, bottom_right = (
+            corners[cls, corner, block][:, None] for corner in range(4))
+        top = top_left * weight_x0[:count]
+        top += top_right * weight_x1[:count]
+        bottom = bottom_left * weight_x0[:count]
+        bottom += bottom_right * weight_x1[:count]
+        value = top[:, None, :] * weight_y0[:count, :, None]
+        value += bottom[:, None, :] * weight_y1[:count, :, None]
+        if best is None:
+            best, winner = value, np.zeros(value.shape, np.intp)
+            continue
+        better = value > best[:count]  # strictly: a tie keeps the lower id
+        np.copyto(best[:count], value, where=better)
         winner[:count][better] = slot
-    return ys * width + xs, candidate_class[first_candidate + winner]
+    return candidate_class[first_candidate[:, None, None] + winner]
 
 
 def upsampled_argmax(logits: np.ndarray, height: int, width: int,
@@ -188,8 +206,7 @@ def upsampled_argmax(logits: np.ndarray, height: int, width: int,
                        None, cv2.INTER_NEAREST)
     mixed_blocks = np.flatnonzero(_blocks_with_mixed_corners(low_labels))
     if mixed_blocks.size:
-        pixels, mixed_labels = _interpolated_argmax(logits, mixed_blocks, height, width)
-        labels.ravel()[pixels] = mixed_labels
+        _fill_mixed_blocks(labels, logits, mixed_blocks)
     return labels
 
 
