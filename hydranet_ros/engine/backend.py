@@ -1,5 +1,5 @@
 """The interface every inference backend implements."""
-from typing import Dict, Union
+from typing import Dict, Optional, Union
 
 import numpy as np
 import torch
@@ -28,8 +28,11 @@ class Backend:
     def prepare(self, height: int, width: int) -> None:
         """Do one-time work for this input size (export, compile) before it is timed."""
 
-    def run(self, images: np.ndarray) -> RawOutputs:
-        """Run the network on an (N, H, W, 3) uint8 RGB batch."""
+    def run(self, images: np.ndarray, threads: Optional[int] = None) -> RawOutputs:
+        """Run the network on an (N, H, W, 3) uint8 RGB batch.
+
+        ``threads`` bounds the CPU threads of this call where the backend can (None: its own).
+        """
         raise NotImplementedError
 
     @property

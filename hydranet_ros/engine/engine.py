@@ -116,22 +116,26 @@ class InferenceEngine:
         return np.stack([cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
                          if image.shape[:2] != (height, width) else image for image in batch])
 
-    def run_network(self, image: np.ndarray, encoding: str = 'rgb8') -> NetworkOutputs:
+    def run_network(self, image: np.ndarray, encoding: str = 'rgb8',
+                    threads: Optional[int] = None) -> NetworkOutputs:
         """Run the network on one image; ``finish`` turns the result into a Prediction.
 
         The two stages let a caller post-process one frame while the network runs the next.
+        ``threads`` bounds the CPU threads of this run (None: the backend's own).
         """
         rgb = to_rgb(image, encoding)
-        return self._run_network([rgb], *rgb.shape[:2])
+        return self._run_network([rgb], *rgb.shape[:2], threads=threads)
 
-    def run_network_many(self, images: Sequence[np.ndarray]) -> List[NetworkOutputs]:
+    def run_network_many(self, images: Sequence[np.ndarray],
+                         threads: Optional[int] = None) -> List[NetworkOutputs]:
         """Run the network on RGB images of any sizes, in as few batches as the plan allows.
 
         With a fixed network input size every image goes into one batch; otherwise images of
-        one size share a batch. Each result holds one image, for ``finish``.
+        one size share a batch. Each result holds one image, for ``finish``. ``threads`` as
+        for ``run_network``; calls from several threads may run at once.
         """
         if len(images) == 1:
-            return [self.run_network(images[0])]
+            return [self.run_network(images[0], threads=threads)]
         rgb = [to_rgb(image) for image in images]
         groups: Dict[Tuple[int, int], List[int]] = {}
         for index, image in enumerate(rgb):
@@ -140,7 +144,7 @@ class InferenceEngine:
         results: List[Optional[NetworkOutputs]] = [None] * len(rgb)
         for indices in groups.values():
             batch = [rgb[i] for i in indices]
-            together = self._run_network(batch, *batch[0].shape[:2])
+            together = self._run_network(batch, *batch[0].shape[:2], threads=threads)
             for offset, index in enumerate(indices):
                 image = rgb[index]
                 raw = {key: value[offset:offset + 1] for key, value in together.raw.items()}
@@ -148,15 +152,15 @@ class InferenceEngine:
                                                 dict(together.timings_ms))
         return results
 
-    def _run_network(self, batch: List[np.ndarray], height: int,
-                     width: int) -> NetworkOutputs:
+    def _run_network(self, batch: List[np.ndarray], height: int, width: int,
+                     threads: Optional[int] = None) -> NetworkOutputs:
         timings = {}
         started = time.perf_counter()
         network_input = self._network_input(batch)
         timings['resize'] = (time.perf_counter() - started) * 1000.0
         self.backend.prepare(*network_input.shape[1:3])
         started = time.perf_counter()
-        raw = self.backend.run(network_input)
+        raw = self.backend.run(network_input, threads)
         if self.device.type == 'cuda':
             torch.cuda.synchronize(self.device)
         timings['network'] = (time.perf_counter() - started) * 1000.0

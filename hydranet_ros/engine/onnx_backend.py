@@ -18,9 +18,11 @@ import hashlib
 import logging
 import os
 import tempfile
+import threading
 import time
 import warnings
-from typing import Dict, Optional, Sequence, Tuple
+from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -39,11 +41,12 @@ POOL_KERNEL = 5
 # Integer GEMMs are inefficient for very few output channels: narrower heads are widened.
 MIN_INT8_HEAD_CHANNELS = 16
 CACHE_ENV = 'HYDRANET_CACHE_DIR'
-MAX_CACHED_SESSIONS = 4
+MAX_CACHED_SESSIONS = 8
 DYNAMIC_BLOCK_BASE = 4
 INPUT_NAME = 'image'
 UINT8_TENSOR = 'tensor(uint8)'
 Shape = Tuple[int, int, int]
+SessionKey = Tuple[int, int, int, int]  # batch, height, width, threads
 # What ONNX Runtime raises for a file it cannot load (a truncated or foreign cache file).
 _LOAD_ERROR_NAMES = ('Fail', 'InvalidArgument', 'InvalidGraph', 'InvalidProtobuf', 'NoSuchFile',
                      'RuntimeException')
@@ -265,6 +268,12 @@ class OnnxRuntimeBackend(Backend):
     machine, but on a small robot computer the spinning threads take CPU time from the
     post-processing and from other nodes, so it is off by default. ``calibration_pictures``
     (RGB uint8) calibrate ``int8``; default: the sample pictures shipped with the package.
+
+    With ``split_batches`` (default) a batch of at least two frames (several cameras) runs as
+    one sub-batch per thread, each in a single-threaded session, all at once: single-threaded
+    runs never wait for each other at an operator's end, which is faster than one batch over
+    the pool, most of all while other work shares the cores (``python -m dev.bench.cameras``).
+    Sessions of one shape share the same file; results are those of one batch.
     """
 
     name = 'onnxruntime'
@@ -272,7 +281,8 @@ class OnnxRuntimeBackend(Backend):
     def __init__(self, model: nn.Module, device: torch.device, precision: str = 'fp32',
                  threads: Optional[int] = None, cache_dir: Optional[str] = None,
                  spin_wait: bool = False,
-                 calibration_pictures: Optional[Sequence[np.ndarray]] = None) -> None:
+                 calibration_pictures: Optional[Sequence[np.ndarray]] = None,
+                 split_batches: bool = True) -> None:
         super().__init__(device, precision)
         try:
             import onnxruntime
@@ -291,16 +301,21 @@ class OnnxRuntimeBackend(Backend):
         self.config = model.config
         self.threads = int(threads) if threads else (os.cpu_count() or 1)
         self.spin_wait = bool(spin_wait)
+        self.split_batches = bool(split_batches)
+        self._runners: Optional[ThreadPoolExecutor] = None
         self.cache_dir = os.path.join(cache_dir or default_cache_dir(), 'onnx')
         self.fingerprint = weights_fingerprint(model)
         self.calibration_pictures = list(calibration_pictures or [])
-        self._sessions: Dict[Shape, object] = {}
+        self._sessions: Dict[SessionKey, object] = {}
+        self._sessions_lock = threading.RLock()  # runs from several threads share the cache
         self.last_timings_ms: Dict[str, float] = {}
 
     def describe(self) -> str:
         """Return a one-line description for logs and diagnostics."""
+        split = ', batches split across threads' if self.split_batches and self.threads > 1 \
+            else ''
         return (f'onnxruntime {self._ort.__version__} on cpu ({self.precision}, '
-                f'{self.threads} threads, spinning {"on" if self.spin_wait else "off"})')
+                f'{self.threads} threads, spinning {"on" if self.spin_wait else "off"}{split})')
 
     def model_path(self, batch: int, height: int, width: int,
                    precision: Optional[str] = None) -> str:
@@ -367,9 +382,9 @@ class OnnxRuntimeBackend(Backend):
         calibrate(source, ranges, self.calibration_pictures, calibration_height,
                   calibration_width, self._normalise, INPUT_NAME)
 
-    def _open(self, path: str):
+    def _open(self, path: str, threads: int):
         options = self._ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.execution_mode = self._ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = self._ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -381,48 +396,89 @@ class OnnxRuntimeBackend(Backend):
                                          str(DYNAMIC_BLOCK_BASE))
         return self._ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
 
-    def session(self, batch: int, height: int, width: int):
-        """Return the inference session for this input shape, creating its file on first use."""
-        shape = (batch, height, width)
-        if shape in self._sessions:
-            return self._sessions[shape]
-        path = self.model_path(*shape)
+    def session(self, batch: int, height: int, width: int, threads: Optional[int] = None):
+        """Return the session for this input shape and pool size, creating its file on first use.
+
+        ``threads`` defaults to the backend's ``threads``.
+        """
+        key = (batch, height, width, threads or self.threads)
+        with self._sessions_lock:
+            if key not in self._sessions:
+                self._open_session(key)
+            return self._sessions[key]
+
+    def _open_session(self, key: SessionKey) -> None:
+        batch, height, width, threads = key
+        path = self.model_path(batch, height, width)
         if not os.path.exists(path):
-            self._create_file(path, shape, self.precision)
+            self._create_file(path, (batch, height, width), self.precision)
         try:
-            session = self._open(path)
+            session = self._open(path, threads)
         except self._load_errors as error:
             LOGGER.warning('cached ONNX model %s is unusable (%s); creating it again', path,
                            error)
             os.remove(path)
-            self._create_file(path, shape, self.precision)
-            session = self._open(path)
+            self._create_file(path, (batch, height, width), self.precision)
+            session = self._open(path, threads)
         if len(self._sessions) >= MAX_CACHED_SESSIONS:
             self._sessions.pop(next(iter(self._sessions)))
-        self._sessions[shape] = session
-        return session
+        self._sessions[key] = session
+
+    def sub_batches(self, batch: int, threads: Optional[int] = None) -> List[int]:
+        """Return the sizes of the single-threaded sub-batches a batch runs as ([batch]: one)."""
+        parts = min(threads or self.threads, batch) if self.split_batches else 1
+        if parts <= 1:
+            return [batch]
+        return [len(part) for part in np.array_split(np.arange(batch), parts)]
 
     def prepare(self, height: int, width: int, batch: int = 1) -> None:
-        """Export (and quantize) the network for this input shape and open its session."""
-        self.session(batch, height, width)
+        """Export (and quantize) the network for this input shape and open its sessions."""
+        sizes = self.sub_batches(batch)
+        for size in sorted(set(sizes)):
+            self.session(size, height, width, 1 if len(sizes) > 1 else None)
 
     @property
     def cpu_threads(self) -> int:
         """Return the size of ONNX Runtime's intra-op thread pool."""
         return self.threads
 
-    def run(self, images: np.ndarray) -> RawOutputs:
-        """Run the network on an (N, H, W, 3) uint8 RGB batch; return NumPy outputs."""
+    def run(self, images: np.ndarray, threads: Optional[int] = None) -> RawOutputs:
+        """Run the network on an (N, H, W, 3) uint8 RGB batch; return NumPy outputs.
+
+        ``threads`` (at most the backend's) bounds this call's threads; calls from several
+        threads may run at once.
+        """
         batch_size, height, width, _ = images.shape
-        session = self.session(batch_size, height, width)
+        threads = min(threads or self.threads, self.threads)
+        sizes = self.sub_batches(batch_size, threads)
+        started = time.perf_counter()
+        if len(sizes) == 1:
+            results = [self._run_session(self.session(batch_size, height, width, threads),
+                                         images)]
+        else:
+            if self._runners is None:
+                self._runners = ThreadPoolExecutor(self.threads, 'onnxruntime_batch')
+            sessions = {size: self.session(size, height, width, 1) for size in set(sizes)}
+            ends = np.cumsum(sizes)
+            results = list(self._runners.map(
+                lambda end, size: self._run_session(sessions[size], images[end - size:end]),
+                ends, sizes))
+        normalise_ms = max(normalise for _, normalise in results)
+        self.last_timings_ms = {
+            'normalise': normalise_ms,
+            'forward': (time.perf_counter() - started) * 1000.0 - normalise_ms}
+        if len(results) == 1:
+            return results[0][0]
+        return {name: np.concatenate([outputs[name] for outputs, _ in results])
+                for name in results[0][0]}
+
+    def _run_session(self, session, images: np.ndarray) -> Tuple[RawOutputs, float]:
+        """Return one session's outputs for ``images`` and the ms spent normalising them."""
         started = time.perf_counter()
         if session.get_inputs()[0].type == UINT8_TENSOR:  # Normalised inside the graph.
             batch = np.ascontiguousarray(images, dtype=np.uint8)
         else:
             batch = self._normalise(images)
-        normalised = time.perf_counter()
+        normalise_ms = (time.perf_counter() - started) * 1000.0
         names = [output.name for output in session.get_outputs()]
-        outputs = dict(zip(names, session.run(names, {INPUT_NAME: batch})))
-        self.last_timings_ms = {'normalise': (normalised - started) * 1000.0,
-                                'forward': (time.perf_counter() - normalised) * 1000.0}
-        return outputs
+        return dict(zip(names, session.run(names, {INPUT_NAME: batch}))), normalise_ms

@@ -153,8 +153,11 @@ class TorchBackend(Backend):
             self.run(np.zeros((batch, height, width, 3), np.uint8))
 
     @torch.inference_mode()
-    def run(self, images: np.ndarray) -> RawOutputs:
-        """Run the network; outputs stay on the GPU, or come back as NumPy on the CPU."""
+    def run(self, images: np.ndarray, threads: Optional[int] = None) -> RawOutputs:
+        """Run the network; outputs stay on the GPU, or come back as NumPy on the CPU.
+
+        ``threads`` is ignored: torch's CPU thread pool is the process's.
+        """
         device_images = self._upload(images)
         if self.cuda_graphs:
             return self._graph(tuple(images.shape[:3])).replay(device_images)

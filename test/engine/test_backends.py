@@ -1,5 +1,6 @@
 """Inference backends: exact agreement with the published forward, the ONNX cache, int8."""
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -91,6 +92,31 @@ def test_batches_and_odd_sizes_match_eager(model, sample_batch, tmp_path):
     _check_exact(onnx.run(images), expected)
     _check_exact(onnx.run(images[:1]), {k: v[:1] for k, v in expected.items()})
     _check_exact(TorchBackend(model, CPU, 'fp32').run(images), expected)
+
+
+def test_a_batch_split_over_threads_matches_eager_and_runs_from_threads(model, sample_batch,
+                                                                        tmp_path):
+    """Sub-batches on single-threaded sessions give one batch's outputs, also called at once."""
+    images = np.stack([cv2.resize(sample_batch[0], SMALL[::-1]),
+                       cv2.resize(sample_batch[0][::-1], SMALL[::-1]),
+                       cv2.resize(sample_batch[0][:, ::-1], SMALL[::-1])])
+    expected = _eager(model, images)
+    backend = OnnxRuntimeBackend(model, CPU, 'fp32', threads=2, cache_dir=str(tmp_path))
+    assert [backend.sub_batches(n) for n in (1, 2, 3)] == [[1], [1, 1], [2, 1]]
+    assert backend.sub_batches(3, threads=1) == [3]
+    assert 'split across threads' in backend.describe()
+    _check_exact(backend.run(images), expected)
+    assert (3, *SMALL, 2) not in backend._sessions, 'the batch of three ran unsplit'
+    _check_exact(backend.run(images, threads=1), expected)
+    whole = OnnxRuntimeBackend(model, CPU, 'fp32', threads=2, cache_dir=str(tmp_path),
+                               split_batches=False)
+    assert whole.sub_batches(3) == [3]
+    _check_exact(whole.run(images), expected)
+    with ThreadPoolExecutor(3) as callers:  # lanes of a node call at once
+        results = list(callers.map(lambda i: backend.run(images[i:i + 1], threads=1),
+                                   [0, 1, 2] * 3))
+    for index, outputs in zip([0, 1, 2] * 3, results):
+        _check_exact(outputs, {task: value[index:index + 1] for task, value in expected.items()})
 
 
 def test_onnx_cache_is_reused_and_keyed_by_weights_and_size(model, tmp_path):
