@@ -1,8 +1,9 @@
 """Benchmark: N cameras through one hydranet_node (batched) against N single-camera nodes.
 
-For N in ``--cameras`` (default 1, 2, 4), two configurations take turns, ``--rounds`` times:
+For N in ``--cameras`` (default 1, 2, 4), the configurations take turns, ``--rounds`` times:
 
-- ``one_node``: one node with ``cameras: [cam0, ..., camN-1]``;
+- ``one_node``: one node with ``cameras: [cam0, ..., camN-1]`` (``one_node_lanes<L>`` for each
+  ``--lanes`` L other than 0: the same with ``inference_lanes: L``);
 - ``separate``: N nodes, node i in namespace ``/n<i>`` reading ``/cam<i>/image``.
 
 Each camera is a ``hydranet_demo_source`` process publishing the same picture at ``--rate`` Hz
@@ -10,8 +11,11 @@ Each camera is a ``hydranet_demo_source`` process publishing the same picture at
 subscribes to every camera's ``depth/image`` and counts outputs for ``--seconds`` after each
 camera's first output. Memory is the nodes' total resident set (RSS) and their proportional
 set (PSS, shared pages split between the processes that share them), read at the end of the
-window. One JSON line per run, then a summary with, for each N, the aggregate output rate of
-both configurations over all their turns, its ratio (one node / separate) and the memory ratio.
+window, and the CPU time each group of processes (nodes, cameras, this listener) spent in it,
+in cores. Each configuration first runs once uncounted (``--warmup-seconds``: the first runs
+on a machine are slower). One JSON line per run, then a summary with, for each N, the
+aggregate output rate of every configuration over all its turns, and the rate and memory
+ratios of each one-node configuration to ``separate``.
 
 Example::
 
@@ -32,7 +36,6 @@ from hydranet_ros.tools.node_processes import (DEMO_SOURCE_MODULE, Listener, NOD
 
 SAMPLE = PACKAGE_DIR / 'assets' / 'samples' / 'nyud_000464.png'
 START_TIMEOUT_S = 300.0
-CONFIGURATIONS = ('one_node', 'separate')
 MIB = 1024.0 * 1024.0
 
 
@@ -51,6 +54,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--image', default=str(SAMPLE), help='picture every camera publishes')
     parser.add_argument('--pipeline', default='auto', choices=('auto', 'always', 'never'),
                         help="the nodes' pipeline parameter")
+    parser.add_argument('--lanes', type=int, nargs='+', default=[0],
+                        help='inference_lanes of the one node, one configuration each '
+                             '(default: 0, automatic)')
+    parser.add_argument('--warmup-seconds', type=float, default=3.0,
+                        help='an uncounted first run of each configuration (0: none)')
     return parser.parse_args(argv)
 
 
@@ -73,10 +81,13 @@ class Run:
         parameters = {'device': args.device, 'threads': args.threads, 'pipeline': args.pipeline}
         if args.model:
             parameters['model_path'] = os.path.abspath(args.model)
-        if configuration == 'one_node':
+        if configuration.startswith('one_node'):
             names = ', '.join(f'cam{i}' for i in range(cameras))
+            lanes = int(configuration[len('one_node_lanes'):] or 0) \
+                if configuration != 'one_node' else 0
             self.nodes = [launch(NODE_MODULE, node_arguments(
-                'hydranet_cameras', {**parameters, 'cameras': f'[{names}]'}), 'node')]
+                'hydranet_cameras', {**parameters, 'cameras': f'[{names}]',
+                                     'inference_lanes': lanes}), 'node')]
             self.topics = [f'/cam{i}/depth/image' for i in range(cameras)]
         else:
             self.nodes = [launch(NODE_MODULE, node_arguments(f'hydranet_{i}', parameters) + [
@@ -110,11 +121,14 @@ class Run:
             raise RuntimeError(f'{error}\n{tails}') from error
         with self.listener.lock:
             before = dict(self.counts)
+        cpu_before = self._cpu_seconds()
         started = time.monotonic()
         time.sleep(seconds)
         with self.listener.lock:
             after = dict(self.counts)
         elapsed = time.monotonic() - started
+        cpu = {group: (spent - cpu_before[group]) / elapsed
+               for group, spent in self._cpu_seconds().items()}
         rss = pss = 0
         for node in self.nodes:
             info = psutil.Process(node.pid).memory_full_info()
@@ -126,7 +140,15 @@ class Run:
                 'aggregate_fps': round(sum(per_camera), 2),
                 'fps_by_camera': [round(v, 2) for v in per_camera],
                 'rss_mib': round(rss / MIB, 1), 'pss_mib': round(pss / MIB, 1),
+                'cpu_cores': {group: round(cores, 2) for group, cores in cpu.items()},
                 'load_avg_1m': round(os.getloadavg()[0], 2)}
+
+    def _cpu_seconds(self) -> Dict[str, float]:
+        """Return the CPU time (user + system) of the nodes, the cameras and this process."""
+        def spent(processes) -> float:
+            return sum(sum(psutil.Process(p.pid).cpu_times()[:2]) for p in processes)
+        return {'nodes': spent(self.nodes), 'cameras': spent(self.sources),
+                'listener': sum(psutil.Process().cpu_times()[:2])}
 
     def _counted(self, topic: str) -> int:
         with self.listener.lock:
@@ -142,12 +164,18 @@ class Run:
         return codes
 
 
+def configurations(lanes: List[int]) -> List[str]:
+    """Return the configurations to run: each one-node variant, then ``separate``."""
+    return [f'one_node_lanes{count}' if count else 'one_node' for count in lanes] + ['separate']
+
+
 def summary(results: List[Dict[str, object]]) -> Dict[str, object]:
-    """Return, per number of cameras, both configurations' totals and their ratios."""
+    """Return, per number of cameras, every configuration's totals and its ratios to separate."""
     by_cameras: Dict[str, object] = {}
+    names = list(dict.fromkeys(r['configuration'] for r in results))
     for cameras in sorted({r['cameras'] for r in results}):
         totals = {}
-        for configuration in CONFIGURATIONS:
+        for configuration in names:
             runs = [r for r in results
                     if r['cameras'] == cameras and r['configuration'] == configuration]
             frames = sum(r['aggregate_fps'] * r['seconds'] for r in runs)
@@ -157,13 +185,30 @@ def summary(results: List[Dict[str, object]]) -> Dict[str, object]:
                 'aggregate_fps_by_round': [r['aggregate_fps'] for r in runs],
                 'rss_mib': max(r['rss_mib'] for r in runs),
                 'pss_mib': max(r['pss_mib'] for r in runs)}
-        one, separate = totals['one_node'], totals['separate']
-        by_cameras[str(cameras)] = {
-            **totals,
-            'rate_ratio': round(one['aggregate_fps'] / separate['aggregate_fps'], 3),
-            'rss_ratio': round(one['rss_mib'] / separate['rss_mib'], 3),
-            'pss_ratio': round(one['pss_mib'] / separate['pss_mib'], 3)}
+        separate = totals['separate']
+        for configuration in names:
+            if configuration == 'separate':
+                continue
+            one = totals[configuration]
+            suffix = configuration[len('one_node'):]
+            totals[f'rate_ratio{suffix}'] = round(
+                one['aggregate_fps'] / separate['aggregate_fps'], 3)
+            totals[f'rss_ratio{suffix}'] = round(one['rss_mib'] / separate['rss_mib'], 3)
+            totals[f'pss_ratio{suffix}'] = round(one['pss_mib'] / separate['pss_mib'], 3)
+        by_cameras[str(cameras)] = totals
     return {'summary': by_cameras}
+
+
+def run_once(args: argparse.Namespace, configuration: str, cameras: int, seconds: float,
+             env: Dict[str, str], log_dir: str, listener: Listener) -> Dict[str, object]:
+    """Start one configuration, measure it for ``seconds`` and stop it."""
+    run = Run(args, configuration, cameras, env, log_dir, listener)
+    try:
+        result = run.measure(seconds)
+    finally:
+        result_codes = run.close()
+    result['exit_codes'] = result_codes
+    return result
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -173,18 +218,22 @@ def main(argv: Optional[List[str]] = None) -> int:
         env = ros_environment(os.path.join(work, 'log'), os.path.join(work, 'cache'))
         listener = Listener('hydranet_cameras_bench')
         results = []
+        names = configurations(args.lanes)
         try:
             for cameras in args.cameras:
+                if args.warmup_seconds > 0:  # the first runs of a machine are slower
+                    for configuration in names:
+                        result = run_once(args, configuration, cameras, args.warmup_seconds,
+                                          env, os.path.join(work, f'warmup_{configuration}'),
+                                          listener)
+                        result['warmup'] = True
+                        print(json.dumps(result), flush=True)
                 for round_index in range(args.rounds):
-                    order = CONFIGURATIONS if round_index % 2 == 0 else CONFIGURATIONS[::-1]
+                    order = names if round_index % 2 == 0 else names[::-1]
                     for configuration in order:
                         log_dir = os.path.join(work, f'{configuration}_{cameras}_{round_index}')
-                        run = Run(args, configuration, cameras, env, log_dir, listener)
-                        try:
-                            result = run.measure(args.seconds)
-                        finally:
-                            result_codes = run.close()
-                        result['exit_codes'] = result_codes
+                        result = run_once(args, configuration, cameras, args.seconds, env,
+                                          log_dir, listener)
                         results.append(result)
                         print(json.dumps(result), flush=True)
         finally:

@@ -95,7 +95,8 @@ class PulledInput:
         self._node = node
         self._group = PulledCallbackGroup()
         self._subscriptions: List = []
-        self._wake = node.create_guard_condition(_never_called, callback_group=self._group)
+        self._wakes: List = []  # one guard condition per reading thread (lane)
+        self.lanes(1)
 
     @property
     def subscriptions(self) -> List:
@@ -114,13 +115,26 @@ class PulledInput:
         self._subscriptions.remove(subscription)
         self._node.destroy_subscription(subscription)
 
-    def wake(self) -> None:
-        """Make a ``wait`` in progress return at once."""
-        self._wake.trigger()
+    def lanes(self, count: int) -> None:
+        """Prepare for ``count`` threads waiting at once, each on its own subscriptions."""
+        while len(self._wakes) < count:
+            self._wakes.append(self._node.create_guard_condition(
+                _never_called, callback_group=self._group))
 
-    def wait(self, timeout_s: float) -> List:
-        """Wait until a subscription has messages; return those that do (empty on timeout)."""
-        subscriptions = self.subscriptions
+    def wake(self) -> None:
+        """Make every ``wait`` in progress return at once."""
+        for wake in self._wakes:
+            wake.trigger()
+
+    def wait(self, timeout_s: float, subscriptions: Optional[List] = None,
+             lane: int = 0) -> List:
+        """Wait until a subscription has messages; return those that do (empty on timeout).
+
+        ``subscriptions`` (default: all) are those of the caller's ``lane``: threads waiting
+        at once each need a lane of their own (see ``lanes``).
+        """
+        if subscriptions is None:
+            subscriptions = self.subscriptions
         if not subscriptions:
             time.sleep(timeout_s)
             return []
@@ -128,7 +142,7 @@ class PulledInput:
         wait_set.clear_entities()
         for subscription in subscriptions:
             wait_set.add_subscription(subscription.handle)
-        wait_set.add_guard_condition(self._wake.handle)
+        wait_set.add_guard_condition(self._wakes[lane].handle)
         wait_set.wait(timeout_sec_to_nsec(timeout_s))
         ready = wait_set.get_ready_entities('subscription')
         return [s for s in subscriptions if s.handle.pointer in ready]
@@ -248,6 +262,13 @@ class CameraInput:
     def camera_info_topic(self) -> str:
         """The resolved camera_info topic."""
         return self._node.resolve_topic_name(self.topic('camera_info'))
+
+    @property
+    def subscriptions(self) -> List:
+        """The image and camera_info subscriptions; none while inactive."""
+        return [subscription for subscription in (self._image_subscription,
+                                                  self._info_subscription)
+                if subscription is not None]
 
     def subscribe(self, settings, qos: QoSProfile) -> None:
         """Subscribe to the camera and start counting afresh (on activation)."""
@@ -441,13 +462,26 @@ class CameraInput:
 
 
 class Cameras:
-    """Every camera of the node, read together by the inference thread."""
+    """Every camera of the node, read together by the inference thread or threads.
+
+    With several inference threads (lanes), lane ``i`` of ``n`` owns cameras ``i``, ``i + n``,
+    ...: a camera is only ever read and run by one thread, so its outputs keep their order.
+    """
 
     def __init__(self, node, prefixes: Tuple[str, ...], rejections: RejectionLog) -> None:
         self._pulled = PulledInput(node)
         self.all: List[CameraInput] = [CameraInput(node, self._pulled, NodeStatistics(),
                                                    rejections, prefix) for prefix in prefixes]
-        self._turn = 0  # the camera that goes first into the next batch
+        self._turns: List[int] = [0]  # per lane: the camera that goes first into its next batch
+
+    def lanes(self, count: int) -> None:
+        """Split the cameras between ``count`` threads that call ``next_frames`` at once."""
+        self._pulled.lanes(count)
+        self._turns = [0] * count
+
+    def lane_cameras(self, lane: int = 0) -> List[CameraInput]:
+        """Return the cameras that ``lane`` reads."""
+        return self.all[lane::len(self._turns)]
 
     def subscribe(self, settings, qos: QoSProfile) -> None:
         """Subscribe every camera."""
@@ -466,31 +500,35 @@ class Cameras:
             camera.forget_camera_info()
 
     def wake(self) -> None:
-        """Make a ``next_frames`` wait return at once."""
+        """Make every ``next_frames`` wait return at once."""
         self._pulled.wake()
 
-    def next_frames(self, timeout_s: float, max_batch: int = 0) -> Optional[List[ReceivedFrame]]:
-        """Take every queued camera message (checked, counted); return a batch of frames.
+    def next_frames(self, timeout_s: float, max_batch: int = 0,
+                    lane: int = 0) -> Optional[List[ReceivedFrame]]:
+        """Take every queued message of the lane's cameras (checked, counted); return a batch.
 
-        The batch holds the newest frame of each camera that has one, at most ``max_batch``
-        (0: no limit), the cameras taking turns at going first, so that a faster camera never
-        takes the place of a slower one; a silent camera costs nothing. None on timeout.
+        The batch holds the newest frame of each of the lane's cameras that has one, at most
+        ``max_batch`` (0: no limit), the cameras taking turns at going first, so that a faster
+        camera never takes the place of a slower one; a silent camera costs nothing. None on
+        timeout.
         """
-        for camera in self.all:
+        cameras = self.lane_cameras(lane)
+        for camera in cameras:
             camera.set_waiting(True)
         try:
-            ready = self._pulled.wait(timeout_s)
+            ready = self._pulled.wait(
+                timeout_s, [s for camera in cameras for s in camera.subscriptions], lane)
         finally:
-            for camera in self.all:
+            for camera in cameras:
                 camera.set_waiting(False)
         started_s = time.perf_counter()
-        for camera in self.all:
+        for camera in cameras:
             camera.take_ready(ready, started_s)
-        count = len(self.all)
-        order = [self.all[(self._turn + i) % count] for i in range(count)]
+        count, turn = len(cameras), self._turns[lane]
+        order = [cameras[(turn + i) % count] for i in range(count)]
         batch = [camera for camera in order if camera.has_frame][:max_batch or count]
         if batch:
-            self._turn = (self.all.index(batch[-1]) + 1) % count
+            self._turns[lane] = (cameras.index(batch[-1]) + 1) % count
         frames = [frame for frame in (camera.take_frame() for camera in batch) if frame]
         return frames or None
 

@@ -175,32 +175,63 @@ def build_engine(settings, warm_up_size: Optional[Tuple[int, int]],
                    precision=settings.precision, input_size=settings.inference_size,
                    threads=settings.threads or None, preset=settings.preset or None,
                    fallback_to_cpu=settings.device_fallback)
-    batches = settings.max_batch or max(1, len(settings.cameras))
+    cameras = max(1, len(settings.cameras))
+    batches = settings.max_batch or cameras
     if in_child_first and settings.backend in ('auto', 'onnxruntime'):
-        _prepare_in_child(model, options, warm_up_size, batches)
+        _prepare_in_child(model, options, warm_up_size, batches, cameras,
+                          settings.inference_lanes)
     engine = InferenceEngine(model, **options)
-    warm_up(engine, warm_up_size, batches)
+    warm_up(engine, warm_up_size, batches, cameras, settings.inference_lanes)
     release_unused_heap()  # the temporaries of loading, exporting and warming up
     return engine
 
 
-def warm_up(engine: InferenceEngine, size: Optional[Tuple[int, int]], batches: int) -> None:
-    """Run the engine once per batch size on blank frames (the network's size if fixed)."""
+def warm_up(engine: InferenceEngine, size: Optional[Tuple[int, int]], batches: int,
+            cameras: int = 1, requested_lanes: int = 0) -> None:
+    """Run the engine once per batch size its lanes run, on blank frames.
+
+    At the network's size if fixed, else at ``size``; each lane's batches hold at most
+    ``batches`` frames of its share of the ``cameras``.
+    """
     size = engine.plan.input_size or size
     if size is None:
         return
     blank = np.zeros(size + (3,), np.uint8)
-    largest = batches if engine.plan.input_size is not None else 1
+    lanes = inference_lanes(engine, cameras, requested_lanes)
+    largest = min(batches, -(-cameras // lanes)) if lanes > 1 else batches
+    if engine.plan.input_size is None:
+        largest = 1
+    threads = lane_threads(engine, lanes)
     for batch in range(1, largest + 1):
-        for network in engine.run_network_many([blank] * batch):
+        for network in engine.run_network_many([blank] * batch, threads=threads):
             engine.finish(network, with_overlay=False)
 
 
+def inference_lanes(engine: InferenceEngine, cameras: int, requested: int = 0) -> int:
+    """Return how many inference threads (lanes) serve ``cameras`` cameras at once.
+
+    One, except for ONNX Runtime on the CPU with several cameras: then the network's threads
+    are shared out, ``requested`` lanes (0: one per thread), at most one per camera, each
+    over its share of the cameras. Lanes never wait for each other, as one batch split over
+    the threads does at every operator and at its end; ``python -m dev.bench.cameras``
+    measures the difference.
+    """
+    if cameras < 2 or engine.device.type != 'cpu' or engine.backend.name != 'onnxruntime':
+        return 1
+    return max(1, min(cameras, requested or engine.backend.cpu_threads))
+
+
+def lane_threads(engine: InferenceEngine, lanes: int) -> Optional[int]:
+    """Return the network threads of each lane (None: the backend's own with one lane)."""
+    return max(1, engine.backend.cpu_threads // lanes) if lanes > 1 else None
+
+
 def _prepare_in_child(model: Optional[str], options: dict,
-                      warm_up_size: Optional[Tuple[int, int]], batches: int) -> None:
+                      warm_up_size: Optional[Tuple[int, int]], batches: int,
+                      cameras: int, lanes: int) -> None:
     """Build and warm up the engine once in a child process, filling the export cache."""
     request = json.dumps({'model': model, 'options': options, 'size': warm_up_size,
-                          'batches': batches})
+                          'batches': batches, 'cameras': cameras, 'lanes': lanes})
     result = subprocess.run([sys.executable, '-c', _PREPARE_SCRIPT, request],
                             capture_output=True, text=True, timeout=PREPARE_TIMEOUT_S)
     if result.returncode != 0:  # the real build in this process reports the reason
@@ -216,21 +247,23 @@ options = request['options']
 if options['input_size'] is not None:
     options['input_size'] = tuple(options['input_size'])
 size = tuple(request['size']) if request['size'] else None
-warm_up(InferenceEngine(request['model'], **options), size, request['batches'])
+warm_up(InferenceEngine(request['model'], **options), size, request['batches'],
+        request['cameras'], request['lanes'])
 """
 
 
-def pipelined(mode: str, engine: InferenceEngine, cameras: int = 1) -> bool:
+def pipelined(mode: str, engine: InferenceEngine, cameras: int = 1, lanes: int = 1) -> bool:
     """Whether to publish on the second thread: ``always``, ``never`` or ``auto`` by hardware.
 
     ``auto`` pipelines on the CPU when a core is left beyond the network's threads, or when
-    several cameras share the node (the post-processing of a batch of frames is long enough
+    several cameras share one lane (the post-processing of a batch of frames is long enough
     that overlapping it with the next batch's network raises the output rate; measured in
-    docs/node.md). Not on CUDA devices, where it is unmeasured (the post-processing would
-    share the network's CUDA stream).
+    docs/node.md). Several lanes finish their own frames: they already keep every core busy.
+    Not on CUDA devices, where it is unmeasured (the post-processing would share the
+    network's CUDA stream).
     """
     if mode != 'auto':
         return mode == 'always'
-    if engine.device.type != 'cpu':
+    if engine.device.type != 'cpu' or lanes > 1:
         return False
     return cameras > 1 or (os.cpu_count() or 1) > engine.backend.cpu_threads

@@ -55,9 +55,7 @@ class HydraNetNode(LifecycleNode):
         self.settings = self._declare_parameters()
         self._cameras = Cameras(self, PARAMETERS.cameras(self.settings),
                                 diagnostics.RejectionLog(self.get_logger().warning))
-        self._processor = FrameProcessor(
-            self, lambda timeout_s: self._cameras.next_frames(timeout_s, self.settings.max_batch),
-            self._cameras.wake)
+        self._processor = FrameProcessor(self, self._cameras)
         self.engines: EngineHolder[NodeSettings, InferenceEngine] = EngineHolder(
             self._build_engine, PARAMETERS.engine_key, self._on_engine_swapped,
             self._on_engine_failed)
@@ -260,6 +258,7 @@ class HydraNetNode(LifecycleNode):
                   ('engine_error', self._engine_error or ''),
                   ('cameras', len(self._cameras.all)),
                   ('batches', self._processor.batches),
+                  ('inference_lanes', self._processor.lanes),
                   ('mean_batch_size', self._processor.batched_frames /
                    max(1, self._processor.batches))]
         statuses = [self._camera_status(camera, state, shared, engine is not None)

@@ -163,8 +163,8 @@ CORE_SPECS: Tuple[ParameterSpec, ...] = (
     ParameterSpec('pipeline', 'auto', 'Decode and publish each frame on a second thread while '
                   'the network runs the next: more frames per second, but on a CPU with no core '
                   'to spare the two compete (older frames, longer publishing). auto: on when '
-                  'the CPU has more cores than inference threads or the node serves several '
-                  'cameras (not on CUDA devices)',
+                  'the CPU has more cores than inference threads or one inference lane serves '
+                  'several cameras (not on CUDA devices)',
                   choices=PIPELINE_CHOICES),
     ParameterSpec('skip_without_subscribers', True, 'Skip inference while no output topic '
                   '(label_info and diagnostics aside) has a subscriber'),
@@ -195,6 +195,10 @@ CORE_SPECS: Tuple[ParameterSpec, ...] = (
                   constraints='distinct names of letters, digits, _ and /'),
     ParameterSpec('max_batch', 0, 'Most frames (one per camera) run through the network in one '
                   'batch; 0: the number of cameras', value_range=(0, MAX_BATCH), read_only=True),
+    ParameterSpec('inference_lanes', 0, 'Inference threads serving the cameras at once, each '
+                  'over its share of them (ONNX Runtime on the CPU only; elsewhere one); 0: '
+                  'auto (one per camera up to the network threads)',
+                  value_range=(0, MAX_BATCH), read_only=True),
     ParameterSpec('autostart', True, 'Configure and activate the lifecycle node at start; '
                   'false waits for a lifecycle manager', read_only=True),
 )

@@ -1,10 +1,13 @@
-"""Processing frames: the inference thread, the optional publishing thread, and their timing.
+"""Processing frames: the inference threads, the optional publishing thread, and their timing.
 
-The inference thread takes the newest frame of each camera that has one, decodes them and runs
-the network on them as one batch; the rest (decoding the network's outputs, building and
-publishing each camera's messages) runs on the same thread, or, when pipelining, on the
-publishing thread while the network runs the next batch. Every frame ends counted in its
-camera's statistics: published, dropped, skipped, rejected or failed.
+An inference thread takes the newest frame of each of its cameras that has one, decodes them
+and runs the network on them as one batch; the rest (decoding the network's outputs, building
+and publishing each camera's messages) runs on the same thread, or, when pipelining, on the
+publishing thread while the network runs the next batch. There is one inference thread (lane),
+except on the CPU with several cameras: then each core's share of the threads runs a lane of
+its own over its share of the cameras, so that the lanes never wait for each other (see
+``engine_holder.inference_lanes``). Every frame ends counted in its camera's statistics:
+published, dropped, skipped, rejected or failed.
 """
 import threading
 import time
@@ -18,7 +21,8 @@ from ..engine.memory import release_unused_heap
 from ..engine.prediction import NetworkOutputs
 from .camera_input import ReceivedFrame
 from .diagnostics import FrameTimes, stamp_on_node_clock
-from .engine_holder import is_out_of_memory, pipelined, release_memory
+from .engine_holder import (inference_lanes, is_out_of_memory, lane_threads, pipelined,
+                            release_memory)
 from .input_checks import ENCODING, OUT_OF_MEMORY, UNDECODABLE
 from .depth_trust import DepthTrust
 from .outputs import OutputFrame, limit_outputs
@@ -153,34 +157,47 @@ class FrameInFlight:
     period_ms: Optional[float]
 
 
+@dataclass
+class Lane:
+    """One inference thread: its cameras' worker and the times of its previous batch."""
+
+    worker: Worker[List[ReceivedFrame]]
+    threads: Optional[int]  # of the network; None: the backend's own
+    previous_start_s: Optional[float] = None
+    previous_end_s: Optional[float] = None
+
+
 class FrameProcessor:
     """Runs the engine on camera frames and hands the results to each camera's outputs.
 
     ``context`` is the node: it provides ``settings``, ``engines`` (the engine holder),
     ``outputs_of(camera)``, ``is_active()``, ``publish_label_info(outputs)``, the logger and
-    the clock. ``next_frames(timeout_s)`` returns the newest frame of each ready camera (at
-    most one per camera), or None.
+    the clock. ``cameras`` (:class:`~.camera_input.Cameras`) returns the newest frame of each
+    ready camera of a lane (at most one per camera), or None.
     """
 
-    def __init__(self, context, next_frames: Callable[[float], Optional[List[ReceivedFrame]]],
-                 wake: Callable[[], None]) -> None:
+    def __init__(self, context, cameras) -> None:
         self._context = context
+        self._cameras = cameras
         self._handoff: Handoff[List[FrameInFlight]] = Handoff()
-        self._inference = Worker(next_frames, self._process_frames, self.on_error, wake,
-                                 name='inference')
+        self._lanes: List[Lane] = []
         self._publishing = Worker(self._handoff.take, self._finish_batch, self.on_error,
                                   self._handoff.close, name='publishing')
-        self._previous_start_s: Optional[float] = None
-        self._previous_end_s: Optional[float] = None
         self._last_image_size: Optional[tuple] = None
         self._depth_trust = DepthTrust(context.get_logger)
+        self._count_lock = threading.Lock()
         self.batches = 0
         self.batched_frames = 0
 
     @property
     def running(self) -> bool:
-        """Whether the inference thread runs."""
-        return self._inference.running
+        """Whether an inference thread runs."""
+        return any(lane.worker.running for lane in self._lanes)
+
+    @property
+    def lanes(self) -> int:
+        """How many inference threads run (0 while stopped)."""
+        return len(self._lanes)
 
     @property
     def last_image_size(self) -> Optional[tuple]:
@@ -188,15 +205,32 @@ class FrameProcessor:
         return self._last_image_size
 
     def start(self) -> None:
-        """Start both threads."""
-        self._previous_start_s = self._previous_end_s = None
+        """Start the inference threads (one per lane) and the publishing thread."""
+        if self.running:
+            return
+        engine = self._context.engines.engine
+        cameras = len(self._cameras.all)
+        count = (inference_lanes(engine, cameras, self._context.settings.inference_lanes)
+                 if engine is not None else 1)
+        threads = lane_threads(engine, count) if engine is not None else None
+        self._cameras.lanes(count)
+        self._lanes = [Lane(Worker(
+            lambda timeout_s, lane=index: self._cameras.next_frames(
+                timeout_s, self._context.settings.max_batch, lane),
+            lambda frames, lane=index: self._process_frames(frames, self._lanes[lane]),
+            self.on_error, self._cameras.wake,
+            name='inference' if count == 1 else f'inference_{index}'), threads)
+            for index in range(count)]
         self._handoff.reopen()
         self._publishing.start()
-        self._inference.start()
+        for lane in self._lanes:
+            lane.worker.start()
 
     def stop(self) -> bool:
         """Stop after the frame in progress; return False if a thread did not end in time."""
-        stopped = self._inference.stop()
+        stopped = all([lane.worker.stop() for lane in self._lanes])
+        if stopped:
+            self._lanes = []
         for lost in self._handoff.close() or ():
             lost.frame.camera.stats.frame_dropped()
         return self._publishing.stop() and stopped
@@ -222,7 +256,7 @@ class FrameProcessor:
                                     str(error))
         return accepted
 
-    def _process_frames(self, frames: List[ReceivedFrame]) -> None:
+    def _process_frames(self, frames: List[ReceivedFrame], lane: Lane) -> None:
         """Decode the frames and run the network on them together; then finish each."""
         start_s = time.perf_counter()
         engine = self._context.engines.engine
@@ -231,21 +265,23 @@ class FrameProcessor:
             return
         network_start_s = time.perf_counter()
         try:
-            networks = engine.run_network_many([rgb for _, rgb in accepted])
+            networks = engine.run_network_many([rgb for _, rgb in accepted],
+                                               threads=lane.threads)
         except Exception as error:  # one bad batch must not stop the stream
             for frame, _ in accepted:
                 self._failed(frame, engine, error)
             return
         network_end_s = time.perf_counter()
-        self.batches += 1
-        self.batched_frames += len(accepted)
+        with self._count_lock:
+            self.batches += 1
+            self.batched_frames += len(accepted)
         batch = []
         for (frame, rgb), network in zip(accepted, networks):
             waited_s, period_ms = 0.0, None
-            if self._previous_end_s is not None and frame.received_s < self._previous_end_s:
+            if lane.previous_end_s is not None and frame.received_s < lane.previous_end_s:
                 # It arrived while the previous batch held this thread: the network is the limit.
-                waited_s = self._previous_end_s - frame.received_s
-                period_ms = (start_s - self._previous_start_s) * MS_PER_S
+                waited_s = lane.previous_end_s - frame.received_s
+                period_ms = (start_s - lane.previous_start_s) * MS_PER_S
             in_flight = FrameInFlight(
                 frame=frame, engine=engine, rgb=rgb, network=network, start_s=start_s,
                 decode_ms=(network_start_s - start_s) * MS_PER_S / len(accepted),
@@ -253,12 +289,13 @@ class FrameProcessor:
                 network_end_s=network_end_s, waited_s=waited_s, period_ms=period_ms)
             batch.append(in_flight)
         settings = self._context.settings
-        if not pipelined(settings.pipeline, engine, max(1, len(settings.cameras))):
+        if not pipelined(settings.pipeline, engine, max(1, len(settings.cameras)),
+                         len(self._lanes)):
             self._finish_batch(batch)
         elif not self._handoff.put(batch):  # deactivated meanwhile
             for in_flight in batch:
                 in_flight.frame.camera.stats.frame_dropped()
-        self._previous_start_s, self._previous_end_s = start_s, time.perf_counter()
+        lane.previous_start_s, lane.previous_end_s = start_s, time.perf_counter()
 
     def _finish_batch(self, batch: List[FrameInFlight]) -> None:
         """Finish every frame of a batch, the whole batch handed over at once."""

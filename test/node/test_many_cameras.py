@@ -1,7 +1,9 @@
 """Many cameras, one model: three cameras of different sizes and frames through one node.
 
 The node runs the bundled model (fixed network input, so frames of every size share a batch)
-with ``cameras: [front, rear, side]``; this process is the three camera drivers.
+with ``cameras: [front, rear, side]``; this process is the three camera drivers. Every test
+runs twice: with the CPU's automatic two inference lanes (front and side in one, rear in the
+other) and with one lane running all three cameras as one batch.
 """
 import numpy as np
 import pytest
@@ -55,19 +57,24 @@ class Camera:
                                OUTPUT_TIMEOUT_S)
 
 
-@pytest.fixture(scope='module')
-def ros(tmp_path_factory):
+LANES = {'two_lanes': (0, 2), 'one_lane': (1, 1)}  # inference_lanes: requested, expected
+
+
+@pytest.fixture(scope='module', params=list(LANES))
+def ros(request, tmp_path_factory):
     """Start the node with three cameras and this process's three camera drivers."""
     # The depth rules (sky NaN, scale from intrinsics) are tested elsewhere: here the outputs
     # are compared with the engine's own (a class name the model lacks is ignored; rclpy cannot
     # type an empty list given on the command line).
     with running_node(tmp_path_factory.mktemp('cameras'), NODE, {
             'cameras': '[front, rear, side]', 'threads': 2, 'depth_scale': 'none',
-            'invalid_depth_classes': '[none]'}, 'hydranet_cameras_client') as (node, client):
+            'invalid_depth_classes': '[none]', 'backend': 'onnxruntime',
+            'inference_lanes': LANES[request.param][0]},
+            'hydranet_cameras_client') as (node, client):
         cameras = {name: Camera(client, name) for name in CAMERAS}
         for camera in cameras.values():
             assert client.wait_for_subscriber(camera.publisher.images), camera.name
-        yield node, client, cameras
+        yield node, client, cameras, LANES[request.param][1]
 
 
 @pytest.fixture(scope='module')
@@ -92,7 +99,7 @@ def _diagnostics(client: RosClient, predicate) -> dict:
 
 def test_every_camera_gets_its_own_header_size_and_calibration(ros, engine):
     """Outputs under each camera's name carry its stamp, frame id, size and scaled K."""
-    node, client, cameras = ros
+    node, client, cameras, lanes = ros
     for camera in cameras.values():
         received = camera.request()
         assert received, f'no outputs for camera {camera.name}: {node.output()[-2000:]}'
@@ -112,7 +119,7 @@ def test_every_camera_gets_its_own_header_size_and_calibration(ros, engine):
 
 def test_each_camera_has_its_latched_class_map(ros):
     """segmentation/label_info is published under every camera's name."""
-    node, client, cameras = ros
+    node, client, cameras, lanes = ros
     for name in CAMERAS:
         log = client.subscribe(f'{name}/segmentation/label_info', LabelInfo, LATCHED)
         msg = log.wait_for(lambda m: True, OUTPUT_TIMEOUT_S)
@@ -121,7 +128,7 @@ def test_each_camera_has_its_latched_class_map(ros):
 
 def test_cameras_sent_together_run_together_and_all_are_answered(ros):
     """Frames of the three cameras published at once: each camera's own frame comes back."""
-    node, client, cameras = ros
+    node, client, cameras, lanes = ros
     keys = {name: camera.publisher.publish(camera.frame(camera.publisher.next_header()),
                                            camera.info)
             for name, camera in cameras.items()}
@@ -130,11 +137,12 @@ def test_cameras_sent_together_run_together_and_all_are_answered(ros):
         assert log.wait_for(lambda m: stamp_key(m.header) == key, OUTPUT_TIMEOUT_S), name
     values = _diagnostics(client, lambda v: True)
     assert all(float(v['mean_batch_size']) >= 1.0 for v in values.values())
+    assert all(int(v['inference_lanes']) == lanes for v in values.values())
 
 
 def test_a_stopped_camera_costs_the_others_nothing(ros):
     """With rear silent, front and side are answered round after round."""
-    node, client, cameras = ros
+    node, client, cameras, lanes = ros
     for _ in range(ROUNDS_AFTER_STOP):
         for name in ('front', 'side'):
             assert cameras[name].request(), f'{name} was not answered while rear was silent'
@@ -142,7 +150,7 @@ def test_a_stopped_camera_costs_the_others_nothing(ros):
 
 def test_one_cameras_bad_frame_leaves_the_others_alone(ros):
     """A malformed side frame is rejected and counted for side only; front and rear flow."""
-    node, client, cameras = ros
+    node, client, cameras, lanes = ros
     before = _diagnostics(client, lambda v: True)
     side = cameras['side']
     bad = side.frame(side.publisher.next_header())
