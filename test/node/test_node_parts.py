@@ -317,6 +317,13 @@ def test_rate_and_latency_windows():
     summary = latency.summary()
     assert summary['mean'] == pytest.approx(50.5) and summary['max'] == 100.0
     assert summary['p99'] == pytest.approx(99.01)
+    values = np.random.default_rng(3).exponential(20.0, 257)
+    latency = diagnostics.LatencyWindow()
+    for value in values:
+        latency.add(value)
+    summary = latency.summary()
+    assert summary['p50'] == pytest.approx(np.percentile(values, 50), rel=1e-12)
+    assert summary['p99'] == pytest.approx(np.percentile(values, 99), rel=1e-12)
 
 
 def test_statistics_count_drops_rejections_and_stale_frames():
