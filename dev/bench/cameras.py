@@ -30,6 +30,7 @@ from typing import Dict, List, Optional
 
 import psutil
 
+from hydranet_ros.engine.memory import keep_large_buffers
 from hydranet_ros.tools.node_processes import (DEMO_SOURCE_MODULE, Listener, NODE_MODULE,
                                                PACKAGE_DIR, node_arguments, ros_environment,
                                                start, stop, wait_for)
@@ -214,6 +215,7 @@ def run_once(args: argparse.Namespace, configuration: str, cameras: int, seconds
 def main(argv: Optional[List[str]] = None) -> int:
     """Run every configuration in turns; print JSON lines and the summary."""
     args = parse_args(argv)
+    keep_large_buffers()  # the listener reuses heap for image-sized messages, as the nodes do
     with tempfile.TemporaryDirectory(prefix='hydranet_cameras_') as work:
         env = ros_environment(os.path.join(work, 'log'), os.path.join(work, 'cache'))
         listener = Listener('hydranet_cameras_bench')

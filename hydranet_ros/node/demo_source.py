@@ -27,6 +27,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
+from ..engine.memory import keep_large_buffers
 from ..signals import record_stop_signals
 from .messages import array_to_image, encode_compressed
 
@@ -223,6 +224,7 @@ class DemoSource(Node):
 
 def main(args: Optional[List[str]] = None) -> int:
     """Publish until SIGINT or SIGTERM, then exit 0 (also when a second one comes meanwhile)."""
+    keep_large_buffers()  # frame-sized messages reuse heap memory: no page faults per frame
     stopped = record_stop_signals()  # rclpy's handlers shut the context down, then call it
     rclpy.init(args=args)
     node = None
