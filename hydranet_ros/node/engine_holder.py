@@ -210,15 +210,16 @@ def warm_up(engine: InferenceEngine, size: Optional[Tuple[int, int]], batches: i
 def inference_lanes(engine: InferenceEngine, cameras: int, requested: int = 0) -> int:
     """Return how many inference threads (lanes) serve ``cameras`` cameras at once.
 
-    One, except for ONNX Runtime on the CPU with several cameras: then the network's threads
-    are shared out, ``requested`` lanes (0: one per thread), at most one per camera, each
-    over its share of the cameras. Lanes never wait for each other, as one batch split over
-    the threads does at every operator and at its end; ``python -m dev.bench.cameras``
-    measures the difference.
+    One, except for ONNX Runtime on the CPU with several cameras: then ``requested`` lanes
+    (0: one per camera), at most one per camera, each over its share of the cameras and of
+    the network's threads (at least one). Lanes never wait for each other, as one batch split
+    over the threads does at every operator and at its end, and more lanes than cores fill the
+    time one lane spends publishing or waiting for the interpreter; ``python -m
+    dev.bench.cameras --lanes`` measures the difference.
     """
     if cameras < 2 or engine.device.type != 'cpu' or engine.backend.name != 'onnxruntime':
         return 1
-    return max(1, min(cameras, requested or engine.backend.cpu_threads))
+    return max(1, min(cameras, requested or cameras))
 
 
 def lane_threads(engine: InferenceEngine, lanes: int) -> Optional[int]:

@@ -197,7 +197,7 @@ CORE_SPECS: Tuple[ParameterSpec, ...] = (
                   'batch; 0: the number of cameras', value_range=(0, MAX_BATCH), read_only=True),
     ParameterSpec('inference_lanes', 0, 'Inference threads serving the cameras at once, each '
                   'over its share of them (ONNX Runtime on the CPU only; elsewhere one); 0: '
-                  'auto (one per camera up to the network threads)',
+                  'auto (one per camera)',
                   value_range=(0, MAX_BATCH), read_only=True),
     ParameterSpec('autostart', True, 'Configure and activate the lifecycle node at start; '
                   'false waits for a lifecycle manager', read_only=True),

@@ -2,8 +2,9 @@
 
 The node runs the bundled model (fixed network input, so frames of every size share a batch)
 with ``cameras: [front, rear, side]``; this process is the three camera drivers. Every test
-runs twice: with the CPU's automatic two inference lanes (front and side in one, rear in the
-other) and with one lane running all three cameras as one batch.
+runs three times: with the CPU's automatic lanes (one per camera), with two inference lanes
+(front and side in one, rear in the other) and with one lane running all three cameras as one
+batch.
 """
 import numpy as np
 import pytest
@@ -57,7 +58,8 @@ class Camera:
                                OUTPUT_TIMEOUT_S)
 
 
-LANES = {'two_lanes': (0, 2), 'one_lane': (1, 1)}  # inference_lanes: requested, expected
+# inference_lanes: requested, expected
+LANES = {'lane_per_camera': (0, 3), 'two_lanes': (2, 2), 'one_lane': (1, 1)}
 
 
 @pytest.fixture(scope='module', params=list(LANES))
