@@ -61,26 +61,6 @@ def ros(tmp_path_factory, model):
 
 
 @pytest.fixture(scope='module')
-def node(ros):
-    """Return the node process."""
-    return ros[0]
-
-
-@pytest.fixture(scope='module')
-def client(ros) -> RosClient:
-    """Return the ROS node of the test process."""
-    return ros[1]
-
-
-@pytest.fixture(scope='module')
-def camera(client) -> CameraPublisher:
-    """Return a camera publisher matched with the node."""
-    publisher = CameraPublisher(client)
-    assert client.wait_for_subscriber(publisher.images), 'the node never subscribed to image'
-    return publisher
-
-
-@pytest.fixture(scope='module')
 def outputs(client):
     """Subscribe to depth and its camera_info for the whole module."""
     logs = {topic: client.subscribe(topic, msg_type) for topic, msg_type in OUTPUTS.items()}

@@ -22,8 +22,8 @@ from hydranet_ros.msg import DepthSegmentation, LabelInfo  # noqa: E402
 from hydranet_ros.node.outputs import scale_camera_info  # noqa: E402
 from hydranet_ros.node.messages import array_to_image, image_to_array  # noqa: E402
 from camera_encodings import encoded, message_fields  # noqa: E402
-from node_harness import (LATCHED, CameraPublisher, ManagedProcess, RosClient,  # noqa: E402
-                          camera_info, diagnostic_values, make_header, reference_prediction,
+from node_harness import (LATCHED, RosClient, camera_info, diagnostic_values,  # noqa: E402
+                          make_header, reference_prediction,
                           request_outputs, running_node, sample_rgb, stamp_key)
 
 NODE = 'hydranet_test_node'
@@ -47,26 +47,6 @@ def ros(tmp_path_factory, nyud_checkpoint):
                       {'model_path': nyud_checkpoint, 'backend': 'torch', 'device': 'cpu',
                        'threads': THREADS}, 'hydranet_test_client') as running:
         yield running
-
-
-@pytest.fixture(scope='module')
-def node(ros) -> ManagedProcess:
-    """Return the node process."""
-    return ros[0]
-
-
-@pytest.fixture(scope='module')
-def client(ros) -> RosClient:
-    """Return the ROS node of the test process."""
-    return ros[1]
-
-
-@pytest.fixture(scope='module')
-def camera(client) -> CameraPublisher:
-    """Return a publisher of images and camera_info on the node's input topics."""
-    publisher = CameraPublisher(client)
-    assert client.wait_for_subscriber(publisher.images), 'the node never subscribed to image'
-    return publisher
 
 
 @pytest.fixture(scope='module')

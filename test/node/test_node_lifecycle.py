@@ -53,18 +53,6 @@ def ros(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def node(ros):
-    """Return the node process."""
-    return ros[0]
-
-
-@pytest.fixture(scope='module')
-def client(ros) -> RosClient:
-    """Return the ROS node of the test process."""
-    return ros[1]
-
-
-@pytest.fixture(scope='module')
 def image() -> np.ndarray:
     """Return a real sample picture at test size."""
     return sample_rgb('kitti_000099.png', WIDTH, HEIGHT)
