@@ -1,4 +1,7 @@
-"""Shared fixtures: paths to the reference data and an isolated cache per test session."""
+"""Shared fixtures: reference data paths, an isolated cache, the node tests' processes.
+
+``node``, ``client`` and ``camera`` are drawn from the ``ros`` fixture of the module using them.
+"""
 import os
 import pathlib
 
@@ -39,3 +42,24 @@ def nyud_checkpoint() -> pathlib.Path:
 def kitti_checkpoint() -> pathlib.Path:
     """Return the 6-class reference checkpoint (random weights in the published format)."""
     return require_shared(REFERENCE_DIR / 'ckpt_kitti_random.pth')
+
+
+@pytest.fixture(scope='module')
+def node(ros):
+    """Return the node process of the module's ``ros`` fixture."""
+    return ros[0]
+
+
+@pytest.fixture(scope='module')
+def client(ros):
+    """Return the ROS node of the test process."""
+    return ros[1]
+
+
+@pytest.fixture(scope='module')
+def camera(client):
+    """Return a publisher of images and camera_info matched with the node's input topics."""
+    from node_harness import CameraPublisher  # imports rclpy: only for tests that have it
+    publisher = CameraPublisher(client)
+    assert client.wait_for_subscriber(publisher.images), 'the node never subscribed to image'
+    return publisher
