@@ -94,6 +94,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--points', default='off', choices=POINTS_CHOICES,
                         help='depth/points: off, on (published and subscribed), or compare '
                              '(a node with it beside one without, taking turns)')
+    parser.add_argument('--points-decimation', type=int, default=1,
+                        help="the node's points_decimation with depth/points (1: every pixel)")
     parser.add_argument('--cache-dir', default='',
                         help='HYDRANET_CACHE_DIR for exported models (default: a temp dir)')
     parser.add_argument('--bare-worker', action='store_true',
@@ -254,6 +256,8 @@ class NodeRun:
                  points: bool = False, namespace: str = '') -> None:
         parameters = {'backend': args.backend, 'device': 'cpu', 'threads': args.threads,
                       'pipeline': args.pipeline, 'publish_points': points}
+        if points:
+            parameters['points_decimation'] = args.points_decimation
         if args.model:
             parameters['model_path'] = os.path.abspath(args.model)
         self.args, self.env, self.log_dir = args, env, log_dir
@@ -425,6 +429,7 @@ def report(image_rgb: np.ndarray, args: argparse.Namespace, figures: Dict) -> Di
         'no_frame_older_than_one_period': stale == 0,
     }
     result['points'] = args.points
+    result['points_decimation'] = args.points_decimation
     if args.points == 'on':
         result['points_received'] = sum(n['points_received'] for n in figures['node'])
     if 'points_node' in figures:
@@ -480,8 +485,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.bare_worker:
         bare_worker(args, image_rgb)
         return 0
-    if args.rounds < 1 or args.seconds <= 0 or args.bare_frames < 1:
-        print('--rounds, --seconds and --bare-frames must be positive', file=sys.stderr)
+    if args.rounds < 1 or args.seconds <= 0 or args.bare_frames < 1 or \
+            args.points_decimation < 1:
+        print('--rounds, --seconds, --bare-frames and --points-decimation must be positive',
+              file=sys.stderr)
         return 2
     keep_large_buffers()  # the listener's megabyte messages would page-fault on every frame
     with tempfile.TemporaryDirectory(prefix='hydranet_node_bench_') as work_dir:
